@@ -1,0 +1,179 @@
+"""The relay API as a Flask app: every spec in the catalogue under /<vendor>/..., one at the root.
+
+    create_app(specs=None, config=None, runtime=None) -> Flask
+
+Routes are the relay API of Cisco's relays: POST /health, /deliberate/observables,
+/observe/observables, /refer/observables, /version (and the respond and tiles routes, which answer
+like an undeclared route until a spec declares them), GET /watchdog. Relay errors are HTTP 200 with
+`{"errors": [...]}` next to whatever data was gathered; an engine failure is logged and answered
+as a relay error, never as a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from .auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
+from .config import RelayConfig
+from .errors import RelayError
+from .expressions import EvaluationError, Scope, Template
+from .flows import Gathered, Work, run_endpoint, run_health
+from .loader import load_specs
+from .observables import InvalidInput, parse_json_body, supported_observables, validate_observables
+from .runtime import Runtime
+from .spec import Spec
+from .vendor_http import VendorClient
+
+log = logging.getLogger("relay")
+
+RELAY_ROUTES = {
+    "health": ("POST", "/health"),
+    "deliberate": ("POST", "/deliberate/observables"),
+    "observe": ("POST", "/observe/observables"),
+    "refer": ("POST", "/refer/observables"),
+    "respond": ("POST", "/respond/observables"),
+    "trigger": ("POST", "/respond/trigger"),
+    "tiles": ("POST", "/tiles"),
+    "tile": ("POST", "/tiles/tile"),
+    "tile_data": ("POST", "/tiles/tile-data"),
+    "version": ("POST", "/version"),
+    "watchdog": ("GET", "/watchdog"),
+}
+
+
+class Relay:
+    """The engine behind the routes: specs, auth, the vendor client, the runtime."""
+
+    def __init__(self, specs: dict, config: RelayConfig, runtime: Runtime, authenticator: Authenticator):
+        self.specs = specs
+        self.config = config
+        self.runtime = runtime
+        self.authenticator = authenticator
+        self.clients = {name: VendorClient(runtime.session, config.upstream_for(name)) for name in specs}
+
+    # -- the relay routes -------------------------------------------------------------------
+    def answer(self, spec: Spec, route: str, url_root: str):
+        if route == "version":
+            return {"version": spec.version}
+        if route == "watchdog":
+            token = request.headers.get("Health-Check")
+            if not token:
+                return errors_only([RelayError("health check failed", "Invalid Health Check")])
+            return {"data": token}
+        if route == "health":
+            if spec.health is None:
+                return None
+            errors = run_health(self.work(spec, url_root)).errors
+            return errors_only(errors) if errors else {"data": {"status": "ok"}}
+        if route in ("deliberate", "observe", "refer"):
+            if spec.endpoint(route) is None:
+                return None
+            return self.enrich(spec, route, url_root)
+        return None  # respond, trigger and tiles: not declared by any spec yet
+
+    def enrich(self, spec: Spec, route: str, url_root: str):
+        empty = [] if route == "refer" else {}
+        try:
+            observables = validate_observables(parse_json_body(request.get_data(cache=True)))
+        except InvalidInput as problem:
+            return errors_only([input_error(spec, problem)])
+        observables = supported_observables(observables, spec.observable_types)
+        if not observables:  # nothing to look up: answer before reading the token, as Cisco's relays do
+            return {"data": empty}
+        work = self.work(spec, url_root)
+        gathered = run_endpoint(work, route, observables)
+        if route == "refer":
+            return enveloped(gathered.outputs.get("references", []), gathered.errors)
+        data = {key: {"count": len(docs), "docs": docs} for key, docs in gathered.outputs.items() if docs}
+        return enveloped(data, gathered.errors)
+
+    def work(self, spec: Spec, url_root: str) -> Work:
+        claims = self.authenticator.claims(request.headers.get("Authorization"), url_root)
+        credentials = required_credentials(claims, spec)
+        settings = {setting.name: setting.read(claims) for setting in spec.settings}
+        return Work(spec, self.clients[spec.name], self.runtime, credentials, settings)
+
+
+def enveloped(data, errors: list) -> dict:
+    if not errors:
+        return {"data": data}
+    body = {"errors": [error.to_json() for error in errors]}
+    if data:
+        body["data"] = data
+    return body
+
+
+def errors_only(errors: list) -> dict:
+    return {"errors": [error.to_json() for error in errors]}
+
+
+def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
+    message = "Invalid JSON payload received. " + problem.as_json()
+    if isinstance(spec.input_message, Template):
+        scope = Scope({"details": problem.as_json(), "details_python": problem.as_python()}, None, {})
+        try:
+            message = str(spec.input_message.render(scope))
+        except EvaluationError:
+            pass
+    elif isinstance(spec.input_message, str):
+        message = spec.input_message
+    return RelayError(spec.input_code, message)
+
+
+def framework_error(error: HTTPException) -> Response:
+    """Unknown routes and methods answer as Cisco's relays' Flask catch-all does."""
+    body = {"code": error.code, "message": error.description,
+            "reason": f"{type(error).__module__}.{type(error).__name__}"}
+    return Response(json.dumps(body), status=error.code, mimetype="application/json")
+
+
+def build_authenticator(config: RelayConfig, runtime: Runtime) -> Authenticator:
+    jwks = JwksCache(lambda host: fetch_jwks_over_https(runtime.jwks_session, host))
+    return Authenticator(config.auth_mode, secret_key=config.secret_key, jwks_hosts=config.jwks_hosts,
+                         jwks=jwks, audience=config.audience)
+
+
+def create_app(specs: dict | None = None, config: RelayConfig | None = None, runtime: Runtime | None = None,
+               authenticator: Authenticator | None = None) -> Flask:
+    config = config or RelayConfig.from_environ()
+    runtime = runtime or Runtime()
+    specs = specs if specs is not None else load_specs(config.vendors_dir)
+    if config.root_vendor and config.root_vendor not in specs:
+        raise ValueError(f"RELAY_VENDOR={config.root_vendor!r}, but there is no vendors/{config.root_vendor}.yaml")
+    relay = Relay(specs, config, runtime, authenticator or build_authenticator(config, runtime))
+
+    app = Flask("relay")
+    app.url_map.strict_slashes = False
+    app.config["RELAY"] = relay
+
+    def serve(route: str, vendor: str | None):
+        spec = relay.specs.get(vendor or config.root_vendor or "")
+        if spec is None:
+            return framework_error(_not_found())
+        url_root = request.url_root.rstrip("/") + (f"/{vendor}" if vendor else "")
+        try:
+            body = relay.answer(spec, route, url_root)
+        except RelayError as error:
+            body = errors_only([error])
+        except Exception:  # an engine bug must not show a stack trace to SecureX
+            log.exception("vendor %s: %s failed", spec.name, request.path)
+            body = errors_only([RelayError("unknown", "Something went wrong.")])
+        if body is None:
+            return framework_error(_not_found())
+        return Response(json.dumps(body), status=200, mimetype="application/json")
+
+    for route, (method, path) in RELAY_ROUTES.items():
+        app.add_url_rule(f"/<vendor>{path}", f"{route}-vendor", lambda vendor, route=route: serve(route, vendor),
+                         methods=[method])
+        if config.root_vendor:
+            app.add_url_rule(path, f"{route}-root", lambda route=route: serve(route, None), methods=[method])
+
+    app.register_error_handler(HTTPException, framework_error)
+    return app
+
+
+def _not_found():
+    from werkzeug.exceptions import NotFound
+    return NotFound()

@@ -1,0 +1,194 @@
+"""Expressions (JMESPath plus the function library) and string templates, compiled once at load.
+
+Two forms, and every spec field says which it takes:
+
+- an *expression* is bare JMESPath: `check.data.reports`, `report.comment != null`;
+- a *template* is text in which `{{ expression }}` parts are replaced by their values. A template
+  that is exactly one `{{ expression }}` yields the value itself, keeping its type (a number stays a
+  number, an object an object); otherwise every part is rendered as text (`null` as '').
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jmespath
+from jmespath import exceptions as jp_errors
+
+from .functions import ExpressionFailure, RelayFunctions, to_text
+
+
+class ExpressionSyntaxError(ValueError):
+    """An expression or template that does not compile; `offset` is the character in the source."""
+
+    def __init__(self, message: str, offset: int = 0):
+        super().__init__(message)
+        self.offset = offset
+
+
+class EvaluationError(Exception):
+    """An expression failed on the data it met at run time."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{reason} (in `{source}`)")
+        self.source = source
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an expression sees: the context values plus the runtime and the spec's tables."""
+
+    values: dict
+    runtime: object
+    tables: dict
+
+    def with_values(self, **more) -> "Scope":
+        return Scope({**self.values, **more}, self.runtime, self.tables)
+
+
+class Expression:
+    """One compiled JMESPath expression."""
+
+    __slots__ = ("source", "parsed")
+
+    def __init__(self, source: str):
+        self.source = source
+        try:
+            self.parsed = jmespath.compile(source)
+        except jp_errors.ParseError as problem:
+            raise ExpressionSyntaxError(f"JMESPath syntax: {_parse_reason(problem)}",
+                                        getattr(problem, "lex_position", 0) or 0) from None
+        except jp_errors.LexerError as problem:
+            raise ExpressionSyntaxError(f"JMESPath syntax: {problem.msg}",
+                                        getattr(problem, "lex_position", 0) or 0) from None
+
+    def evaluate(self, scope: Scope):
+        functions = RelayFunctions(scope.values, scope.runtime, scope.tables)
+        try:
+            return self.parsed.search(scope.values, options=jmespath.Options(custom_functions=functions))
+        except ExpressionFailure as failure:
+            raise EvaluationError(self.source, str(failure)) from None
+        except jp_errors.JMESPathError as failure:
+            raise EvaluationError(self.source, str(failure).replace("\n", " ")) from None
+        except (TypeError, ValueError, ArithmeticError) as failure:
+            raise EvaluationError(self.source, f"{type(failure).__name__}: {failure}") from None
+
+    def function_calls(self) -> list[tuple[str, int]]:
+        """Every (function name, argument count) in the expression, for lint."""
+        calls: list[tuple[str, int]] = []
+        _collect_calls(self.parsed.parsed, calls)
+        return calls
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+
+def _parse_reason(problem: jp_errors.ParseError) -> str:
+    token = getattr(problem, "token_value", None)
+    position = getattr(problem, "lex_position", None)
+    detail = getattr(problem, "msg", None) or str(problem).splitlines()[0]
+    if token is not None and position is not None:
+        return f"{detail} (at character {position}, near {token!r})"
+    return detail
+
+
+def _collect_calls(node, calls: list) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "function_expression":
+            calls.append((node.get("value"), len(node.get("children", []))))
+        for child in node.get("children", []):
+            _collect_calls(child, calls)
+
+
+class Template:
+    """Text with `{{ expression }}` parts."""
+
+    __slots__ = ("source", "parts", "whole")
+
+    def __init__(self, source: str):
+        self.source = source
+        self.parts: list = []  # str literals and Expressions, in order
+        position = 0
+        while True:
+            start = source.find("{{", position)
+            if start < 0:
+                break
+            end = _closing_braces(source, start + 2)
+            if end < 0:
+                raise ExpressionSyntaxError("`{{` without a matching `}}`", start)
+            if start > position:
+                self.parts.append(source[position:start])
+            inner = source[start + 2:end].strip()
+            if not inner:
+                raise ExpressionSyntaxError("empty `{{ }}`", start)
+            try:
+                self.parts.append(Expression(inner))
+            except ExpressionSyntaxError as problem:
+                raise ExpressionSyntaxError(str(problem), start + 2 + problem.offset) from None
+            position = end + 2
+        if position < len(source):
+            self.parts.append(source[position:])
+        # A lone `{{ expr }}` keeps the value's type.
+        self.whole = len(self.parts) == 1 and isinstance(self.parts[0], Expression)
+
+    @property
+    def expressions(self) -> list[Expression]:
+        return [part for part in self.parts if isinstance(part, Expression)]
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.expressions
+
+    def render(self, scope: Scope):
+        if self.whole:
+            return self.parts[0].evaluate(scope)
+        return "".join(part if isinstance(part, str) else to_text(part.evaluate(scope)) for part in self.parts)
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+
+def _closing_braces(source: str, index: int) -> int:
+    """Index of the `}}` that ends an expression starting at `index` (quotes and nesting respected)."""
+    depth, quote = 0, None
+    while index < len(source):
+        char = source[index]
+        if quote:
+            if char == "\\":
+                index += 2
+                continue
+            if char == quote:
+                quote = None
+        elif char in "'\"`":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0 and source.startswith("}}", index):
+                return index
+            depth = max(depth - 1, 0)
+        index += 1
+    return -1
+
+
+def compile_value(value):
+    """A YAML value whose strings are templates -> the same shape with Templates (constants kept)."""
+    if isinstance(value, str):
+        template = Template(value)
+        return value if template.is_constant else template
+    if isinstance(value, list):
+        return [compile_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: compile_value(item) for key, item in value.items()}
+    return value
+
+
+def render_value(value, scope: Scope):
+    """Evaluate a value produced by `compile_value`."""
+    if isinstance(value, Template):
+        return value.render(scope)
+    if isinstance(value, list):
+        return [render_value(item, scope) for item in value]
+    if isinstance(value, dict):
+        return {key: render_value(item, scope) for key, item in value.items()}
+    return value

@@ -1,0 +1,258 @@
+"""Run an endpoint for a list of observables: request steps, then mappings, then one relay answer.
+
+    per request:    steps marked `once: per request` (e.g. a side lookup), in order
+    per observable: the remaining steps in order, then the endpoint's block of mappings;
+                    observables run concurrently (spec.concurrency), and the first fatal error
+                    stops observables not yet started, while data already gathered is kept.
+
+Everything an expression can see lives in one scope: observable, settings, credentials, the
+results of the steps by name, and the `let` values and `for each` items of the mapping.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import RelayError
+from .expressions import EvaluationError, Scope, Template, render_value
+from .mapping import ABSENT, MappingError, bind_let, render, truthy
+from .observables import Observable
+from .outcomes import decide
+from .readers import UnreadableBody, read_body
+from .spec import Block, Spec, Step, origin_of
+from .vendor_http import VendorAnswer, VendorClient, VendorRequest
+
+log = logging.getLogger("relay")
+
+
+class StepSkipped(Exception):
+    """The vendor's answer means: nothing to report for this observable."""
+
+
+class StepFailed(Exception):
+    def __init__(self, error: RelayError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class Call:
+    """One vendor exchange, kept for `relay try` traces (credentials redacted there)."""
+
+    step: str
+    request: VendorRequest
+    result: object
+
+
+@dataclass
+class Work:
+    """What one relay request runs with."""
+
+    spec: Spec
+    client: VendorClient
+    runtime: object
+    credentials: dict
+    settings: dict
+    calls: list = field(default_factory=list)
+
+    def base_scope(self) -> Scope:
+        values = {"observable": None, "settings": self.settings, "credentials": self.credentials}
+        return Scope(values, self.runtime, dict(self.spec.tables))
+
+
+@dataclass
+class Gathered:
+    """Documents by output key (in the order made) and errors, for one relay answer."""
+
+    outputs: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+
+    def add(self, other: "Gathered") -> None:
+        for key, docs in other.outputs.items():
+            self.outputs.setdefault(key, []).extend(docs)
+        for error in other.errors:
+            if error.to_json() not in [e.to_json() for e in self.errors]:
+                self.errors.append(error)
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+def run_step(step: Step, scope: Scope, work: Work):
+    """Call the vendor for one step; returns the step's value or raises StepSkipped / StepFailed."""
+    http = work.spec.http
+    request = build_request(step, scope, work)
+    result = work.client.send(request, step.timeout or http.timeout)
+    work.calls.append(Call(step.name, request, result))
+    outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
+    if outcome.kind == "skip":
+        raise StepSkipped()
+    if outcome.kind == "error":
+        raise StepFailed(outcome.error)
+    assert isinstance(result, VendorAnswer)
+    try:
+        body = read_body(step.read, result)
+    except UnreadableBody as problem:
+        raise StepFailed(RelayError("unknown", f"{work.spec.title} sent an unexpected answer: {problem}.")) from None
+    if step.result is None:
+        return body
+    try:
+        return step.result.evaluate(Scope({"status": result.status, "headers": result.headers, "body": body,
+                                           "reason": result.reason}, work.runtime, dict(work.spec.tables)))
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("result",), failure.reason)) from None
+
+
+def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:
+    http = work.spec.http
+    url = _text(step.url, scope, step, "url")
+    if url.startswith("/"):
+        url = http.base_url + url
+    origin = origin_of(url)
+    if origin != http.origin and origin not in http.other_origins:
+        # A template must never steer a call (and credentials) to a host the spec did not declare.
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin"))
+    with_auth = step.use_auth and origin == http.origin
+    params = [(name, _text(value, scope, step, "query", name)) for name, value in step.query]
+    headers = {}
+    for name, value in http.headers + step.headers:
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = _text(value, scope, step, "headers", name)
+    if with_auth:
+        params += [(name, _text(value, scope, step, "auth", name)) for name, value in http.auth_query]
+        for name, value in http.auth_headers:
+            headers[name] = _text(value, scope, step, "auth", name)
+        if http.auth_basic:
+            user, password = (_text(part, scope, step, "auth", "basic") for part in http.auth_basic)
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    params = [(name, value) for name, value in params if value is not None]
+    body = render_value(step.json, scope) if step.json is not None else None
+    form = None
+    if step.form is not None:
+        form = tuple((name, _text(value, scope, step, "form", name)) for name, value in step.form)
+    return VendorRequest(step.method, url, tuple(params), headers, body, form)
+
+
+def _text(value, scope: Scope, step: Step, *where):
+    """A request part as text (None when it renders to null: the part is then left out)."""
+    if isinstance(value, Template):
+        try:
+            value = value.render(scope)
+        except EvaluationError as failure:
+            raise StepFailed(RelayError("unknown", f"spec error in steps.{step.name}.{'.'.join(where)}: "
+                                                   f"{failure.reason}")) from None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def spec_runtime_error(spec: Spec, path: tuple, reason: str) -> RelayError:
+    from .errors import format_yaml_path
+    log.error("vendor %s (%s): %s: %s", spec.name, spec.file, format_yaml_path(path), reason)
+    return RelayError("unknown", f"The {spec.title} integration failed at {format_yaml_path(path)}: {reason}.")
+
+
+# -- an endpoint --------------------------------------------------------------------------------
+
+def run_endpoint(work: Work, endpoint: str, observables: list[Observable]) -> Gathered:
+    block = work.spec.endpoint(endpoint)
+    steps = [work.spec.steps[name] for name in block.steps]
+    scope = work.base_scope()
+    for step in (s for s in steps if s.per_request):
+        try:
+            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+        except StepSkipped:
+            return Gathered()
+        except StepFailed as failure:
+            return Gathered(errors=[failure.error])
+    per_observable = [s for s in steps if not s.per_request]
+    return run_observables(work, block, per_observable, scope, observables)
+
+
+def run_observables(work: Work, block: Block, steps: list, scope: Scope, observables: list) -> Gathered:
+    stopped = []  # a fatal error stops observables not started yet
+
+    def one(observable: Observable) -> Gathered:
+        if stopped:
+            return Gathered()
+        gathered = run_observable(work, block, steps, scope.with_values(observable=observable.to_json()))
+        if any(error.type == "fatal" for error in gathered.errors):
+            stopped.append(True)
+        return gathered
+
+    total = Gathered()
+    if work.spec.concurrency <= 1 or len(observables) <= 1:
+        results = [one(observable) for observable in observables]
+    else:
+        with ThreadPoolExecutor(max_workers=min(work.spec.concurrency, len(observables))) as pool:
+            results = list(pool.map(one, observables))
+    for gathered in results:
+        total.add(gathered)
+    return total
+
+
+def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathered:
+    for step in steps:
+        try:
+            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+        except StepSkipped:
+            return Gathered()
+        except StepFailed as failure:
+            return Gathered(errors=[failure.error])
+    gathered = Gathered()
+    try:
+        emit(block, scope, gathered.outputs)
+    except MappingError as failure:
+        gathered.outputs.clear()
+        gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason))
+    return gathered
+
+
+def emit(block: Block, scope: Scope, outputs: dict) -> None:
+    """Render a block's documents (and its groups', in order) into `outputs`."""
+    scopes = [scope]
+    if block.for_each is not None:
+        items = _evaluate(block.for_each.items, scope, block.path + ("for each",))
+        if items is not None and not isinstance(items, list):
+            raise MappingError(block.path + ("for each",), "`for each` needs a list")
+        scopes = [scope.with_values(**{block.for_each.name: item}) for item in items or []]
+        if block.where is not None:
+            scopes = [s for s in scopes if truthy(_evaluate(block.where, s, block.path + ("where",)))]
+    for item_scope in scopes:
+        item_scope = bind_let(block.let, item_scope, block.path)
+        if block.condition is not None and not truthy(_evaluate(block.condition, item_scope, block.path + ("if",))):
+            continue
+        for key, node in block.outputs:
+            docs = render(node, item_scope)
+            if docs is not ABSENT:
+                outputs.setdefault(key, []).extend(docs)
+        for group in block.groups:
+            emit(group, item_scope, outputs)
+
+
+def _evaluate(expression, scope: Scope, path: tuple):
+    try:
+        return expression.evaluate(scope)
+    except EvaluationError as failure:
+        raise MappingError(path, f"{failure.reason} (in `{failure.source}`)") from None
+
+
+def run_health(work: Work) -> Gathered:
+    scope = work.base_scope()
+    for name in work.spec.health:
+        step = work.spec.steps[name]
+        try:
+            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+        except StepSkipped:
+            break
+        except StepFailed as failure:
+            return Gathered(errors=[failure.error])
+    return Gathered()

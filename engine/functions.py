@@ -1,0 +1,351 @@
+"""The function library that spec expressions may call, on top of JMESPath's built-ins.
+
+JMESPath selects and reshapes; it cannot tell time, make ids, look things up by a computed key or
+join text. These functions close that gap. Every function is pure except `now()` and `uuid4()`,
+which read the clock and the id source of the `Runtime` (both injected, so tests freeze them).
+
+`FUNCTION_DOCS` documents each function (the spec reference is generated from it) and
+`RelayFunctions.FUNCTION_TABLE` gives lint the names and arities it checks.
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+import urllib.parse
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from jmespath import functions as jp
+
+CTIM_DISPOSITIONS = {1: "Clean", 2: "Malicious", 3: "Suspicious", 4: "Common", 5: "Unknown"}
+DISPOSITION_NUMBERS = {name: number for number, name in CTIM_DISPOSITIONS.items()}
+
+_DURATION = re.compile(
+    r"^(?P<sign>-)?P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+# Named output formats for format_time(); anything else is a strftime pattern.
+TIME_FORMATS = {
+    "iso_micro": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "iso_millis": None,  # computed: strftime has no milliseconds
+    "iso_seconds": "%Y-%m-%dT%H:%M:%SZ",
+    "date": "%Y-%m-%d",
+}
+
+
+class ExpressionFailure(Exception):
+    """A function was given a value it cannot work with (reported with the step and field)."""
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text or "")
+    if not match or text in ("P", "-P", "PT", "-PT"):
+        raise ExpressionFailure(f"not an ISO-8601 duration: {text!r} (e.g. 'P30D', 'PT1H', '-P7D')")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v and k != "sign"}
+    delta = timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0), hours=parts.get("hours", 0),
+                      minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0))
+    return -delta if match.group("sign") else delta
+
+
+def parse_time(value) -> datetime:
+    """An ISO-8601 text or epoch seconds -> aware UTC datetime."""
+    if isinstance(value, bool) or value is None:
+        raise ExpressionFailure(f"not a time: {value!r}")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ExpressionFailure(f"not an ISO-8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def canonical_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def render_time(moment: datetime, fmt: str) -> str:
+    moment = moment.astimezone(timezone.utc)
+    if fmt == "iso":  # Python's isoformat(): fraction only when there is one
+        return moment.replace(tzinfo=None).isoformat() + "Z"
+    if fmt == "iso_millis":
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if fmt == "epoch":
+        return int(moment.timestamp())
+    if fmt == "epoch_ms":
+        return int(moment.timestamp() * 1000)
+    return moment.strftime(TIME_FORMATS.get(fmt) or fmt)
+
+
+def lookup_in_table(table, key):
+    """A declared table: `{"ranges": [...]}` (numeric, bounds inclusive) or `{"values": {...}}`."""
+    if isinstance(table, dict) and "ranges" in table and isinstance(table["ranges"], list):
+        if isinstance(key, bool) or not isinstance(key, (int, float)):
+            return table.get("default")
+        for row in table["ranges"]:
+            low, high = row.get("from"), row.get("to")
+            if (low is None or key >= low) and (high is None or key <= high):
+                return row.get("value")
+        return table.get("default")
+    if isinstance(table, dict) and isinstance(table.get("values"), dict):
+        return table["values"].get(_key_text(key), table.get("default"))
+    if isinstance(table, dict):
+        return table.get(_key_text(key))
+    return None
+
+
+def _key_text(key) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return json.dumps(key) if key is not None else "null"
+
+
+def _is_empty(value) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+class RelayFunctions(jp.Functions):
+    """Custom functions. One instance per evaluation: it knows the evaluation's scope and runtime."""
+
+    def __init__(self, scope: dict | None = None, runtime=None, tables: dict | None = None):
+        super().__init__()
+        self.scope = scope or {}
+        self.runtime = runtime
+        self.tables = tables or {}
+
+    # -- time ---------------------------------------------------------------------------------
+    @jp.signature()
+    def _func_now(self):
+        return canonical_time(self.runtime.clock.now())
+
+    @jp.signature({"types": ["string", "number"]}, {"types": ["string"]})
+    def _func_time_add(self, moment, duration):
+        return canonical_time(parse_time(moment) + parse_duration(duration))
+
+    @jp.signature({"types": ["string", "number"]}, {"types": ["string"]})
+    def _func_format_time(self, moment, fmt):
+        return render_time(parse_time(moment), fmt)
+
+    @jp.signature({"types": ["string", "number", "null"]}, {"types": ["string"]})
+    def _func_parse_time(self, value, fmt):
+        """Vendor time -> canonical ISO; fmt is 'iso', 'epoch', 'epoch_ms' or a strptime pattern."""
+        if value is None:
+            return None
+        if fmt == "epoch_ms":
+            return canonical_time(parse_time(float(value) / 1000))
+        if fmt in ("iso", "epoch"):
+            return canonical_time(parse_time(float(value) if fmt == "epoch" else value))
+        try:
+            moment = datetime.strptime(str(value), fmt)
+        except ValueError:
+            raise ExpressionFailure(f"{value!r} does not match time format {fmt!r}") from None
+        return canonical_time(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+    # -- ids ----------------------------------------------------------------------------------
+    @jp.signature()
+    def _func_uuid4(self):
+        return str(self.runtime.new_uuid())
+
+    @jp.signature({"types": ["string", "number"]})
+    def _func_uuid5(self, name):
+        # NAMESPACE_X500 is what Cisco's relays use for their deterministic transient ids.
+        return str(uuid.uuid5(uuid.NAMESPACE_X500, _key_text(name)))
+
+    # -- text ---------------------------------------------------------------------------------
+    @jp.signature({"types": [], "variadic": True})
+    def _func_concat(self, *values):
+        return "".join(to_text(value) for value in values)
+
+    @jp.signature({"types": ["string"]})
+    def _func_lower(self, text):
+        return text.lower()
+
+    @jp.signature({"types": ["string"]})
+    def _func_upper(self, text):
+        return text.upper()
+
+    @jp.signature({"types": ["string"]})
+    def _func_trim(self, text):
+        return text.strip()
+
+    @jp.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
+    def _func_replace(self, text, old, new):
+        return text.replace(old, new)
+
+    @jp.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_split(self, text, separator):
+        return text.split(separator)
+
+    @jp.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_regex_match(self, text, pattern):
+        return re.search(pattern, text) is not None
+
+    @jp.signature({"types": ["string"]}, {"types": ["string"]})
+    def _func_regex_extract(self, text, pattern):
+        match = re.search(pattern, text)
+        if not match:
+            return None
+        return match.group(1) if match.groups() else match.group(0)
+
+    @jp.signature({"types": ["string"]})
+    def _func_url_quote(self, text):
+        return urllib.parse.quote(text, safe="")
+
+    @jp.signature({"types": ["string"]})
+    def _func_base64(self, text):
+        return base64.b64encode(text.encode()).decode()
+
+    @jp.signature({"types": ["string"]})
+    def _func_json_parse(self, text):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ExpressionFailure(f"not JSON text: {text[:60]!r}") from None
+
+    @jp.signature({"types": ["string"]})
+    def _func_ip_version(self, text):
+        try:
+            return ipaddress.ip_address(text).version
+        except ValueError:
+            return None
+
+    # -- values and tables --------------------------------------------------------------------
+    @jp.signature({"types": []}, {"types": []})
+    def _func_default(self, value, fallback):
+        return fallback if _is_empty(value) else value
+
+    @jp.signature({"types": []})
+    def _func_to_int(self, value):
+        try:
+            return int(float(value)) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            return None
+
+    @jp.signature({"types": ["object", "null"]}, {"types": ["string", "number"]})
+    def _func_get(self, obj, key):
+        return (obj or {}).get(_key_text(key))
+
+    @jp.signature({"types": ["string", "object"]}, {"types": []})
+    def _func_lookup(self, table, key):
+        """Look `key` up in a declared table, or in a named value of the scope (a step's table)."""
+        if isinstance(table, str):
+            name = table
+            table = self.tables.get(name, self.scope.get(name))
+            if table is None:
+                raise ExpressionFailure(f"no table or value named {name!r}")
+        return lookup_in_table(table, key)
+
+    @jp.signature({"types": ["string", "number"]})
+    def _func_disposition(self, name_or_number):
+        if name_or_number in CTIM_DISPOSITIONS:
+            return name_or_number
+        if name_or_number not in DISPOSITION_NUMBERS:
+            raise ExpressionFailure(f"not a CTIM disposition: {name_or_number!r}")
+        return DISPOSITION_NUMBERS[name_or_number]
+
+    @jp.signature({"types": ["string", "number"]})
+    def _func_disposition_name(self, name_or_number):
+        if name_or_number in DISPOSITION_NUMBERS:
+            return name_or_number
+        if name_or_number not in CTIM_DISPOSITIONS:
+            raise ExpressionFailure(f"not a CTIM disposition: {name_or_number!r}")
+        return CTIM_DISPOSITIONS[name_or_number]
+
+    # -- arrays and objects -------------------------------------------------------------------
+    @jp.signature({"types": ["array"]})
+    def _func_unique(self, items):
+        seen, result = set(), []
+        for item in items:
+            marker = json.dumps(item, sort_keys=True)
+            if marker not in seen:
+                seen.add(marker)
+                result.append(item)
+        return result
+
+    @jp.signature({"types": ["array", "null"]}, {"types": ["number", "null"]})
+    def _func_take(self, items, count):
+        items = items or []
+        return items if count is None else items[: max(int(count), 0)]
+
+    @jp.signature({"types": ["array", "null"]}, {"types": ["expref"]}, {"types": ["string"]})
+    def _func_order_by(self, items, key, direction):
+        """A stable sort in either direction (equal keys keep their order, unlike reverse(sort_by))."""
+        if direction not in ("asc", "desc"):
+            raise ExpressionFailure(f"order_by direction must be 'asc' or 'desc', not {direction!r}")
+        items = items or []
+        keyed = [(key.visit(key.expression, item), item) for item in items]
+        present = [pair for pair in keyed if pair[0] is not None]
+        missing = [pair[1] for pair in keyed if pair[0] is None]  # items without the key go last
+        present.sort(key=lambda pair: pair[0], reverse=direction == "desc")
+        return [item for _, item in present] + missing
+
+    @jp.signature({"types": ["array"]})
+    def _func_from_items(self, pairs):
+        return {_key_text(pair[0]): pair[1] for pair in pairs if isinstance(pair, list) and len(pair) == 2}
+
+    @jp.signature({"types": ["object"]})
+    def _func_items(self, obj):
+        return [[key, value] for key, value in obj.items()]
+
+
+def to_text(value) -> str:
+    """How a value reads inside a string template: JSON spelling for everything but text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+FUNCTION_DOCS = {
+    "now": "now() -> the runtime clock's current UTC time, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.",
+    "time_add": "time_add(time, duration) -> time moved by an ISO-8601 duration ('P30D', 'PT1H', '-P7D').",
+    "format_time": "format_time(time, format) -> text: 'iso' (Python isoformat + Z), 'iso_micro', "
+                   "'iso_millis', 'iso_seconds', 'date', 'epoch', 'epoch_ms', or a strftime pattern.",
+    "parse_time": "parse_time(value, format) -> canonical time from 'iso', 'epoch', 'epoch_ms' or a strptime pattern; "
+                  "null stays null.",
+    "uuid4": "uuid4() -> a random UUID (for `transient:<type>-<uuid>` ids).",
+    "uuid5": "uuid5(name) -> the UUID5 of `name` in the X.500 namespace: a stable id for the same name.",
+    "concat": "concat(value, ...) -> the values as text, joined; null reads as ''.",
+    "lower": "lower(text) -> text in lower case.",
+    "upper": "upper(text) -> text in upper case.",
+    "trim": "trim(text) -> text without surrounding white space.",
+    "replace": "replace(text, old, new) -> text with every `old` replaced by `new`.",
+    "split": "split(text, separator) -> array of the parts.",
+    "regex_match": "regex_match(text, pattern) -> true when the Python regular expression matches anywhere.",
+    "regex_extract": "regex_extract(text, pattern) -> group 1 (or the whole match) of the first match, else null.",
+    "url_quote": "url_quote(text) -> text percent-encoded for a URL path segment (nothing left unescaped).",
+    "base64": "base64(text) -> the Base64 encoding of the UTF-8 text.",
+    "json_parse": "json_parse(text) -> the JSON value the text holds.",
+    "ip_version": "ip_version(text) -> 4 or 6 for an IP address, else null.",
+    "default": "default(value, fallback) -> fallback when value is null, '', [] or {}; else value.",
+    "to_int": "to_int(value) -> an integer, or null when the value is not a number.",
+    "get": "get(object, key) -> object[key] for a key computed at run time.",
+    "lookup": "lookup(table, key) -> the value for key in a declared table (`ranges` or `values`), "
+              "or in a named object of the scope (a step's table); table is a name or an object.",
+    "disposition": "disposition(name_or_number) -> the CTIM disposition number (1 Clean .. 5 Unknown).",
+    "disposition_name": "disposition_name(name_or_number) -> the CTIM disposition name.",
+    "unique": "unique(array) -> the array without repeats, in order of first appearance.",
+    "take": "take(array, count) -> the first `count` items (all of them when count is null).",
+    "order_by": "order_by(array, &key, 'asc'|'desc') -> a stable sort; items without the key go last.",
+    "from_items": "from_items(array of [key, value]) -> object.",
+    "items": "items(object) -> array of [key, value].",
+}

@@ -1,0 +1,154 @@
+"""CTIM mappings: YAML shaped like the documents they produce, compiled once, rendered per observable.
+
+A mapping is an object whose leaves are constants or templates, plus a few control keys that say
+how many documents to make and when:
+
+    for each: NAME in EXPRESSION   one document per item, the item visible as NAME
+    where:    EXPRESSION           keep only items for which it is true
+    sort:     EXPRESSION           order items by this key (with `order: desc` for newest first)
+    limit:    EXPRESSION           at most this many items
+    if:       EXPRESSION           make the object only when true
+    let:      {NAME: TEMPLATE}     named values, evaluated in order, visible below
+
+A field whose value renders to null is left out; so is an object whose `if` is false, and a list
+whose every element was left out. Control keys are spelled so that no CTIM field can clash.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .expressions import EvaluationError, Expression, Scope, Template
+
+CONTROL_KEYS = ("for each", "where", "sort", "order", "limit", "if", "let")
+ABSENT = object()  # a value that is left out of its parent
+
+
+@dataclass(frozen=True)
+class ForEach:
+    name: str
+    items: Expression
+
+
+@dataclass(frozen=True)
+class ObjectNode:
+    fields: tuple  # ((key, node), ...)
+    let: tuple = ()  # ((name, node), ...)
+    for_each: ForEach | None = None
+    where: Expression | None = None
+    sort: Expression | None = None
+    descending: bool = False
+    limit: Expression | None = None
+    condition: Expression | None = None
+    path: tuple = ()  # where it stands in the spec, for run-time errors
+
+
+@dataclass(frozen=True)
+class ListNode:
+    items: tuple
+
+
+class MappingError(Exception):
+    """A mapping failed on the data it met; `path` is where in the spec."""
+
+    def __init__(self, path: tuple, reason: str):
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def truthy(value) -> bool:
+    """JMESPath's notion of truth: false, null, '', [], {} are false."""
+    return not (value is None or value is False or value == "" or value == [] or value == {})
+
+
+def render(node, scope: Scope):
+    """Render a compiled node; may return ABSENT."""
+    if isinstance(node, Template):
+        value = node.render(scope)
+        return ABSENT if value is None else value
+    if isinstance(node, ObjectNode):
+        if node.for_each is not None:  # outside a list, a repeated object yields a list
+            items = render_each(node, scope)
+            return items if items else ABSENT
+        return render_object(node, scope)
+    if isinstance(node, ListNode):
+        return render_list(node, scope)
+    return node
+
+
+def render_list(node: ListNode, scope: Scope):
+    result = []
+    for item in node.items:
+        if isinstance(item, ObjectNode) and item.for_each is not None:
+            result.extend(render_each(item, scope))
+            continue
+        value = render(item, scope)
+        if value is not ABSENT:
+            result.append(value)
+    if node.items and not result:
+        return ABSENT
+    return result
+
+
+def render_each(node: ObjectNode, scope: Scope) -> list:
+    items = _evaluate(node.for_each.items, scope, node.path + ("for each",))
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise MappingError(node.path + ("for each",), f"`{node.for_each.items.source}` gave "
+                                                      f"{type(items).__name__}, not a list")
+    name = node.for_each.name
+    if node.where is not None:
+        items = [item for item in items
+                 if truthy(_evaluate(node.where, scope.with_values(**{name: item}), node.path + ("where",)))]
+    if node.sort is not None:
+        keyed = [(_evaluate(node.sort, scope.with_values(**{name: item}), node.path + ("sort",)), item)
+                 for item in items]
+        present = [pair for pair in keyed if pair[0] is not None]
+        try:
+            present.sort(key=lambda pair: pair[0], reverse=node.descending)
+        except TypeError:
+            raise MappingError(node.path + ("sort",), "sort keys of different types") from None
+        items = [item for _, item in present] + [item for key, item in keyed if key is None]
+    if node.limit is not None:
+        limit = _evaluate(node.limit, scope, node.path + ("limit",))
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool):
+            items = items[: max(int(limit), 0)]
+    result = []
+    for item in items:
+        value = render_object(node, scope.with_values(**{name: item}))
+        if value is not ABSENT:
+            result.append(value)
+    return result
+
+
+def render_object(node: ObjectNode, scope: Scope):
+    scope = bind_let(node.let, scope, node.path)
+    if node.condition is not None and not truthy(_evaluate(node.condition, scope, node.path + ("if",))):
+        return ABSENT
+    result = {}
+    for key, child in node.fields:
+        try:
+            value = render(child, scope)
+        except EvaluationError as failure:
+            raise MappingError(node.path + (key,), failure.reason + f" (in `{failure.source}`)") from None
+        if value is not ABSENT:
+            result[key] = value
+    return result
+
+
+def bind_let(let: tuple, scope: Scope, path: tuple) -> Scope:
+    for name, value_node in let:
+        try:
+            value = render(value_node, scope)
+        except EvaluationError as failure:
+            raise MappingError(path + ("let", name), f"{failure.reason} (in `{failure.source}`)") from None
+        scope = scope.with_values(**{name: None if value is ABSENT else value})
+    return scope
+
+
+def _evaluate(expression: Expression, scope: Scope, path: tuple):
+    try:
+        return expression.evaluate(scope)
+    except EvaluationError as failure:
+        raise MappingError(path, f"{failure.reason} (in `{failure.source}`)") from None

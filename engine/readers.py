@@ -1,0 +1,79 @@
+"""How a step reads a successful answer's body: as JSON, as text, or as an HTML table.
+
+The HTML table reader takes the n-th `<table>` of a page, keeps the rows made of `<td>` cells
+(header rows of `<th>` are skipped), names the cells after the declared columns, and, given a
+`key` column, returns an object keyed by it (in page order) ready for lookup().
+"""
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from .spec import HtmlTableReader
+from .vendor_http import VendorAnswer
+
+
+class UnreadableBody(ValueError):
+    """The body is not what the step declared it reads (e.g. not JSON)."""
+
+
+def read_body(reader, answer: VendorAnswer):
+    if reader == "text":
+        return answer.text
+    if isinstance(reader, HtmlTableReader):
+        return read_html_table(answer.text, reader)
+    if not answer.content.strip():
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        preview = answer.text[:80].replace("\n", " ")
+        raise UnreadableBody(f"the answer is not JSON (starts with {preview!r})") from None
+
+
+def read_html_table(html: str, reader: HtmlTableReader):
+    parser = _TableParser(reader.index)
+    parser.feed(html)
+    parser.close()
+    rows = []
+    for cells in parser.rows:
+        if not cells:
+            continue
+        row = {name: (cells[i] if i < len(cells) else None) for i, name in enumerate(reader.columns)}
+        rows.append(row)
+    if reader.key is None:
+        return rows
+    return {str(row[reader.key]): row for row in rows if row.get(reader.key) is not None}
+
+
+class _TableParser(HTMLParser):
+    def __init__(self, wanted_index: int):
+        super().__init__(convert_charrefs=True)
+        self.wanted_index = wanted_index
+        self.table_index = -1
+        self.depth = 0  # nesting inside the wanted table
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            if self.depth:
+                self.depth += 1
+                return
+            self.table_index += 1
+            if self.table_index == self.wanted_index:
+                self.depth = 1
+        elif self.depth == 1 and tag == "tr":
+            self.rows.append([])
+        elif self.depth == 1 and tag == "td" and self.rows:
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.depth:
+            self.depth -= 1
+        elif tag == "td" and self.cell is not None and self.rows:
+            self.rows[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)

@@ -1,0 +1,59 @@
+"""Everything outside the engine that it needs, injected: the clock, the id source, the HTTP session.
+
+Production uses the real ones; tests and `relay conformance` pass a `FrozenClock` (whose sleep
+advances time instead of waiting), fixed ids, or a session whose transport answers from a case.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import requests
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0))
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FrozenClock:
+    """A clock that stands still until someone sleeps; sleeping moves it forward at once."""
+
+    def __init__(self, start: datetime):
+        self._now = start.astimezone(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=max(seconds, 0))
+
+    def monotonic(self) -> float:
+        return self.now().timestamp()
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.verify = True  # TLS verification stays on; a private CA comes in through REQUESTS_CA_BUNDLE
+    return session
+
+
+@dataclass
+class Runtime:
+    clock: object = field(default_factory=SystemClock)
+    new_uuid: Callable[[], uuid.UUID] = uuid.uuid4
+    session: requests.Session = field(default_factory=new_session)
+    jwks_session: requests.Session = field(default_factory=new_session)

@@ -1,0 +1,178 @@
+"""The loaded form of a vendor spec: frozen objects with every expression already compiled.
+
+Built once per process by `loader.load_spec`; nothing here changes while requests are served.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from .expressions import Expression, Template
+
+# The relay's plural keys for CTIM entities and the `type` each document gets.
+ENTITY_TYPES = MappingProxyType({
+    "verdicts": "verdict", "judgements": "judgement", "sightings": "sighting",
+    "indicators": "indicator", "relationships": "relationship", "incidents": "incident", "notes": "note",
+})
+ENDPOINT_OUTPUTS = MappingProxyType({
+    "deliberate": ("verdicts",),
+    "observe": tuple(ENTITY_TYPES),
+    "refer": ("references",),
+})
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    label: str
+    type: str = "api_key"
+    required: bool = True
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    label: str
+    type: str
+    default: object = None
+    minimum: int | None = None
+    maximum: int | None = None
+    options: tuple = ()
+    tooltip: str = ""
+
+    def read(self, claims: dict):
+        """The setting's value from the JWT claims; a missing or unusable value gives the default."""
+        value = claims.get(self.name)
+        if self.type == "integer":
+            if isinstance(value, bool):
+                return self.default
+            try:
+                value = int(value) if isinstance(value, (int, str)) else None
+            except ValueError:
+                value = None
+            if value is None or (self.minimum is not None and value < self.minimum):
+                return self.default
+            if self.maximum is not None and value > self.maximum:
+                return self.maximum
+            return value
+        if self.type == "boolean":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            return self.default
+        if value is None or (self.options and value not in self.options):
+            return self.default
+        return str(value)
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    statuses: frozenset | None  # None: any status
+    fault: str | None  # ssl, connection, timeout, any; None: the rule is about answers
+    body: Expression | None
+    outcome: str  # "error", "skip" or "accept"
+    code: str = ""
+    message: Template | str = ""
+    type: str = "fatal"
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class HtmlTableReader:
+    columns: tuple
+    key: str | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    url: Template | str
+    once: str = "per observable"
+    method: str = "GET"
+    query: tuple = ()  # ((name, template-or-constant), ...)
+    headers: tuple = ()
+    json: object = None
+    form: tuple | None = None
+    use_auth: bool = True
+    timeout: float | None = None
+    read: object = "json"  # "json", "text" or HtmlTableReader
+    result: Expression | None = None
+    errors: tuple = ()
+    path: tuple = ()
+
+    @property
+    def per_request(self) -> bool:
+        return self.once == "per request"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    base_url: str
+    other_origins: tuple = ()
+    timeout: float = 10.0
+    headers: tuple = ()
+    auth_headers: tuple = ()
+    auth_query: tuple = ()
+    auth_basic: tuple | None = None  # (username template, password template)
+    errors: tuple = ()
+    allow_plain_http: bool = False
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.base_url)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class Block:
+    """An endpoint's mapping (or a nested group): what to call, what to name, what to make."""
+
+    steps: tuple = ()
+    let: tuple = ()
+    for_each: object = None  # mapping.ForEach
+    where: Expression | None = None
+    condition: Expression | None = None
+    outputs: tuple = ()  # ((plural key, ListNode), ...)
+    groups: tuple = ()
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    version: str
+    file: str
+    description: str = ""
+    links: tuple = ()
+    credentials: tuple = ()
+    settings: tuple = ()
+    observable_types: frozenset = frozenset()
+    ctim_schema_version: str | None = None
+    concurrency: int = 4
+    http: HttpConfig | None = None
+    steps: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    tables: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    input_code: str = "invalid argument"
+    input_message: Template | str | None = None
+    health: tuple | None = None  # step names, or None when the spec has no /health
+    endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
+    source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools
+
+    def endpoint(self, name: str) -> Block | None:
+        return self.endpoints.get(name)
+
+    def supports(self, observable_type: str) -> bool:
+        return observable_type in self.observable_types
+
+    @property
+    def required_credentials(self) -> tuple:
+        return tuple(c for c in self.credentials if c.required)
