@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
@@ -16,8 +17,8 @@ from .errors import SpecError
 from .expressions import Expression, ExpressionSyntaxError, Template
 from .functions import RelayFunctions
 from .mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
-from .spec import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, HtmlTableReader, HttpConfig,
-                   Setting, Spec, Step, origin_of)
+from .spec import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, ExampleAnswer, Examples,
+                   HtmlTableReader, HttpConfig, Setting, Spec, Step, origin_of)
 from .yaml_source import Document
 
 REQUEST_NAMES = frozenset({"observable", "settings", "credentials"})  # what every relay-side expression sees
@@ -117,9 +118,34 @@ class Compiler:
             input_code=input_section.get("code", "invalid argument"),
             input_message=self.template(input_section.get("message"), ("input", "message"),
                                         frozenset({"details", "details_python"})),
-            health=health, endpoints=MappingProxyType(endpoints), source=data,
+            health=health, endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
+            source=data,
         )
         return spec
+
+    def examples(self, examples: dict | None, steps: dict) -> Examples | None:
+        if examples is None:
+            return None
+        path = ("examples",)
+        observable = examples["observable"]
+        if observable["type"] not in self.data["observable_types"]:
+            self.error(path + ("observable", "type"), f"{observable['type']!r} is not in observable_types")
+        folder = Path(self.document.file).resolve().parent
+        answers = {}
+        for name, answer in examples["answers"].items():
+            if name not in steps:
+                close = difflib.get_close_matches(name, list(steps), n=1)
+                self.error(path + ("answers", name), f"no step named {name!r}",
+                           f"did you mean {close[0]!r}?" if close else "", key=True)
+                continue
+            file = folder / answer["file"]
+            if not file.is_file():
+                self.error(path + ("answers", name, "file"), f"no such file: {answer['file']}",
+                           "paths are relative to the spec file")
+                continue
+            content_type = answer.get("content_type", "application/json")
+            answers[name] = ExampleAnswer(name, str(file), answer.get("status", 200), content_type)
+        return Examples(dict(observable), MappingProxyType(answers))
 
     def http(self, http: dict | None) -> HttpConfig | None:
         if http is None:

@@ -132,6 +132,26 @@ def origin_of(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class ExampleAnswer:
+    """A canned vendor answer for one step, from a file next to the spec."""
+
+    step: str
+    file: str  # absolute path
+    status: int = 200
+    content_type: str = "application/json"
+
+    def content(self) -> bytes:
+        with open(self.file, "rb") as handle:
+            return handle.read()
+
+
+@dataclass(frozen=True)
+class Examples:
+    observable: dict
+    answers: MappingProxyType  # step name -> ExampleAnswer
+
+
+@dataclass(frozen=True)
 class Block:
     """An endpoint's mapping (or a nested group): what to call, what to name, what to make."""
 
@@ -165,6 +185,7 @@ class Spec:
     input_message: Template | str | None = None
     health: tuple | None = None  # step names, or None when the spec has no /health
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
+    examples: Examples | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools
 
     def endpoint(self, name: str) -> Block | None:

@@ -1,0 +1,152 @@
+"""The `relay` command line.
+
+    relay serve [--host H] [--port P] [--vendors DIR]   run the relay locally
+    relay demo [VENDOR] [--once]                        relay + stand-in vendor + a ready curl command
+    relay lint [PATH...] [--json]                       check specs (exit 1 on any error)
+    relay conformance [DIR] [--vendor NAME] [--expect FILE] [--json]
+
+Exit codes: 0 success, 1 failure (lint errors, failed cases, a demo that got no data), 2 usage
+errors (bad arguments, missing files).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import SpecErrors
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except SpecErrors as problem:
+        print(problem, file=sys.stderr)
+        print("The specs above do not load; `relay lint` lists every problem.", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description="One declarative engine for SecureX relay modules.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the relay locally")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="relay + local stand-in vendor + a ready curl command")
+    demo.add_argument("vendor", nargs="?", default="abuseipdb")
+    demo.add_argument("--port", type=int, default=0, help="relay port (default: any free port)")
+    demo.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
+    demo.add_argument("--once", action="store_true", help="ask once, print the answer and stop")
+    demo.set_defaults(run=cmd_demo)
+
+    lint = commands.add_parser("lint", help="check vendor specs")
+    lint.add_argument("paths", nargs="*", default=["vendors"])
+    lint.add_argument("--json", action="store_true", help="machine-readable report")
+    lint.set_defaults(run=cmd_lint)
+
+    conformance = commands.add_parser("conformance", help="run a conformance corpus")
+    conformance.add_argument("directory", nargs="?", default="../shared/conformance")
+    conformance.add_argument("--vendor", help="only this vendor's cases")
+    conformance.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
+    conformance.add_argument("--expect", help="file of case ids (one a line) that must pass")
+    conformance.add_argument("--json", action="store_true", help="machine-readable results")
+    conformance.add_argument("-v", "--verbose", action="store_true", help="list failed cases with reasons")
+    conformance.set_defaults(run=cmd_conformance)
+    return parser
+
+
+def _specs(folder: str | None) -> dict:
+    from .config import default_vendors_dir
+    from .loader import load_specs
+    return load_specs(folder or os.environ.get("RELAY_VENDORS_DIR") or default_vendors_dir())
+
+
+def cmd_serve(args) -> int:
+    from werkzeug.serving import run_simple
+
+    from .app import create_app
+    app = create_app(_specs(args.vendors))
+    run_simple(args.host, args.port, app, threaded=True)
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .demo import DemoError, run_demo
+    try:
+        return run_demo(_specs(args.vendors), args.vendor, args.port, args.once, sys.stdout)
+    except DemoError as problem:
+        print(f"relay demo: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_lint(args) -> int:
+    from .lint import lint_paths
+    missing = [path for path in args.paths if not Path(path).exists()]
+    if missing:
+        print(f"relay lint: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    report = lint_paths(args.paths)
+    print(report.json() if args.json else report.text())
+    return report.exit_code
+
+
+def cmd_conformance(args) -> int:
+    from .conformance.runner import run_corpus, summarize
+    if not Path(args.directory).is_dir():
+        print(f"relay conformance: no corpus at {args.directory}", file=sys.stderr)
+        return EXIT_USAGE
+    expected_ids = []
+    if args.expect:
+        try:
+            expected_ids = [line.strip() for line in Path(args.expect).read_text().splitlines()
+                            if line.strip() and not line.startswith("#")]
+        except OSError as problem:
+            print(f"relay conformance: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    results = run_corpus(args.directory, _specs(args.vendors), args.vendor)
+    report = summarize(results)
+    by_id = {result.id: result for result in results}
+    regressions = [case_id for case_id in expected_ids
+                   if case_id not in by_id or not by_id[case_id].passed]
+    if args.json:
+        report["regressions"] = regressions
+        print(json.dumps(report, indent=2))
+    else:
+        print(conformance_table(report))
+        for result in results:
+            if not result.passed and (args.verbose or result.id in expected_ids):
+                print(f"FAILED {result.id}: {result.reason}")
+        for case_id in regressions:
+            if case_id not in by_id:
+                print(f"MISSING {case_id}: listed in {args.expect} but not in the corpus")
+        if regressions:
+            print(f"{len(regressions)} case(s) listed in {args.expect} no longer pass")
+        print(f"{report['passed']} passed, {report['failed']} failed")
+    return EXIT_FAILED if regressions else EXIT_OK
+
+
+def conformance_table(report: dict) -> str:
+    width = max([len(name) for name in report["vendors"]] + [6])
+    lines = [f"{'vendor':<{width}}  passed  failed"]
+    for name, tally in sorted(report["vendors"].items()):
+        lines.append(f"{name:<{width}}  {tally['passed']:>6}  {tally['failed']:>6}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""A stand-in vendor on loopback: real HTTP, canned answers.
+
+`relay demo` and the integration tests point a vendor's calls at it (RELAY_UPSTREAM_<NAME>), so
+the engine's whole path runs — URL building, headers, TLS-free loopback HTTP, error table,
+mappings — without an account or a network. Answers are matched by request path: each route is a
+path (exact) or a path prefix (for URLs with the observable in the path); the longest match wins.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from .spec import Spec
+from .expressions import Template
+
+
+@dataclass(frozen=True)
+class CannedAnswer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple = ()
+    delay: float = 0.0  # seconds before answering, for timeout tests
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    answer: CannedAnswer
+    prefix: bool = False
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.path) if self.prefix else path == self.path
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: dict
+    body: bytes
+
+
+@dataclass
+class StandInVendor:
+    routes: list
+    host: str = "127.0.0.1"
+    port: int = 0
+    received: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self._server = None
+        self._thread = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def answer_for(self, path: str) -> CannedAnswer | None:
+        candidates = [route for route in self.routes if route.matches(path)]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda route: (len(route.path), not route.prefix)).answer
+
+    def start(self) -> "StandInVendor":
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                stand_in.received.append(Received(self.command, parts.path, parts.query, dict(self.headers), body))
+                answer = stand_in.answer_for(parts.path) or CannedAnswer(
+                    404, b'{"error": "the stand-in has no answer for this path"}')
+                if answer.delay:
+                    threading.Event().wait(answer.delay)
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+                for name, value in answer.headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
+
+            def log_message(self, *args):  # quiet: the relay logs what matters
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def routes_from_examples(spec: Spec) -> list:
+    """One route per step that has an example answer, at the path the step calls."""
+    routes = []
+    if spec.examples is None:
+        return routes
+    for name, example in spec.examples.answers.items():
+        path, prefix = step_path(spec, spec.steps[name])
+        routes.append(Route(path, CannedAnswer(example.status, example.content(), example.content_type), prefix))
+    return routes
+
+
+def step_path(spec: Spec, step) -> tuple[str, bool]:
+    """The literal path a step calls, and whether a template follows it (then it is a prefix)."""
+    url = step.url.source if isinstance(step.url, Template) else step.url
+    literal, templated = url.split("{{", 1)[0], "{{" in url
+    if literal.startswith("/"):
+        literal = spec.http.base_url + literal
+    path = urlsplit(literal).path or "/"
+    return path, templated

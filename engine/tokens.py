@@ -1,0 +1,27 @@
+"""Minting relay tokens: the HS256 JWTs of the classic serverless relay flow.
+
+Used by `relay demo` and `relay jwt`; the engine itself only ever verifies tokens (auth.py).
+"""
+from __future__ import annotations
+
+import secrets
+
+import jwt
+
+
+def new_secret_key() -> str:
+    """A fresh SECRET_KEY: 256 bits from the OS's random source."""
+    return secrets.token_urlsafe(32)
+
+
+def mint_hs256(claims: dict, secret_key: str) -> str:
+    return jwt.encode(claims, secret_key, algorithm="HS256")
+
+
+def demo_claims(spec, audience: str | None = None) -> dict:
+    """Placeholder credentials and default settings for the spec: what a stand-in vendor accepts."""
+    claims = {credential.name: f"demo-{credential.name}" for credential in spec.credentials}
+    claims.update({setting.name: setting.default for setting in spec.settings if setting.default is not None})
+    if audience:
+        claims["aud"] = audience
+    return claims
