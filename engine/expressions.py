@@ -84,12 +84,15 @@ class Expression:
 
 
 def _parse_reason(problem: jp_errors.ParseError) -> str:
-    token = getattr(problem, "token_value", None)
-    position = getattr(problem, "lex_position", None)
-    detail = getattr(problem, "msg", None) or str(problem).splitlines()[0]
-    if token is not None and position is not None:
-        return f"{detail} (at character {position}, near {token!r})"
-    return detail
+    if isinstance(problem, jp_errors.IncompleteExpressionError):
+        return "the expression ends too early (an unclosed bracket, parenthesis or quote?)"
+    token, kind, position = problem.token_value, problem.token_type, problem.lex_position
+    detail = problem.msg if problem.msg != "invalid token" else "unexpected"
+    if kind == "EOF":
+        return f"{detail} at the end"
+    if token not in (None, ""):
+        return f"{detail} at character {position}, near {token!r}"
+    return f"{detail} at character {position}"
 
 
 def _collect_calls(node, calls: list) -> None:

@@ -1,0 +1,83 @@
+"""CTIM mappings: control keys, left-out values and per-item scopes."""
+import textwrap
+
+import pytest
+
+from engine.compiler import Compiler
+from engine.expressions import Scope
+from engine.mapping import ABSENT, MappingError, render
+from engine.runtime import Runtime
+from engine.yaml_source import load_yaml
+
+
+def mapping(yaml_text: str, names=("data",)):
+    document = load_yaml(textwrap.dedent(yaml_text), "mapping.yaml")
+    compiler = Compiler(load_yaml("spec_version: 1\n", "spec.yaml"))
+    node = compiler.node(document.data, (), frozenset(names))
+    assert not compiler.problems, [p.format() for p in compiler.problems]
+    return node
+
+
+def make(yaml_text: str, **values):
+    return render(mapping(yaml_text, tuple(values) or ("data",)), Scope(values, Runtime(), {}))
+
+
+def test_for_each_where_sort_limit():
+    docs = make("""
+        - for each: r in data
+          where: r.score > `1`
+          sort: r.score
+          order: desc
+          limit: "`2`"
+          name: "{{ r.name }}"
+    """, data=[{"name": "a", "score": 1}, {"name": "b", "score": 5}, {"name": "c", "score": 3},
+               {"name": "d", "score": 2}])
+    assert docs == [{"name": "b"}, {"name": "c"}]
+
+
+def test_null_fields_are_left_out_and_constants_kept():
+    assert make("{a: '{{ data.missing }}', b: 0, c: false, d: '{{ data.x }}'}", data={"x": []}) == \
+        {"b": 0, "c": False, "d": []}
+
+
+def test_if_leaves_out_an_object_and_a_list_it_empties():
+    template = """
+        relations:
+          - if: data.domain
+            source: "{{ data.domain }}"
+    """
+    assert make(template, data={"domain": "example.test"}) == {"relations": [{"source": "example.test"}]}
+    assert make(template, data={"domain": None}) == {}
+
+
+def test_let_values_are_seen_in_order_and_per_item():
+    docs = make("""
+        - for each: x in data
+          let:
+            double: "{{ x.n }}{{ x.n }}"
+            label: "n={{ double }}"
+          label: "{{ label }}"
+    """, data=[{"n": 1}, {"n": 2}])
+    assert docs == [{"label": "n=11"}, {"label": "n=22"}]
+
+
+def test_nested_for_each_sees_outer_items():
+    docs = make("""
+        - for each: r in data
+          pairs:
+            - for each: c in r.cats
+              pair: "{{ r.id }}-{{ c }}"
+    """, data=[{"id": "a", "cats": [1, 2]}, {"id": "b", "cats": []}])
+    assert docs == [{"pairs": [{"pair": "a-1"}, {"pair": "a-2"}]}, {}]
+
+
+def test_for_each_over_null_makes_nothing_and_over_text_fails_clearly():
+    assert make("- {for each: x in data, v: '{{ x }}'}", data=None) == ABSENT
+    with pytest.raises(MappingError, match="not a list"):
+        make("- {for each: x in data, v: '{{ x }}'}", data="text")
+
+
+def test_an_evaluation_failure_names_the_field():
+    with pytest.raises(MappingError) as problem:
+        make("{when: \"{{ time_add(data, 'P1D') }}\"}", data="not a time")
+    assert problem.value.path == ("when",)
