@@ -119,7 +119,7 @@ class Compiler:
             input_message=self.template(input_section.get("message"), ("input", "message"),
                                         frozenset({"details", "details_python"})),
             health=health, endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
-            source=data,
+            source=data, marks=MappingProxyType(dict(self.document.marks)),
         )
         return spec
 
@@ -229,6 +229,7 @@ class Compiler:
             self.error(path, "a step sends either `json` or `form`, not both", key=True)
         return Step(
             name=name, url=url_template, once=step.get("once", "per observable"), method=step.get("method", "GET"),
+            url_safe=step.get("url_safe", ""),
             query=self.pairs(step.get("query", {}), path + ("query",), frozenset(names)),
             headers=self.pairs(step.get("headers", {}), path + ("headers",), frozenset(names)),
             json=self.json_body(step.get("json"), path + ("json",), frozenset(names)),

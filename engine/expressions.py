@@ -145,7 +145,13 @@ class Template:
     def render(self, scope: Scope):
         if self.whole:
             return self.parts[0].evaluate(scope)
-        return "".join(part if isinstance(part, str) else to_text(part.evaluate(scope)) for part in self.parts)
+        return self.render_text(scope)
+
+    def render_text(self, scope: Scope, encode=None) -> str:
+        """Always text; `encode` (e.g. URL quoting) applies to the values, never to the literal parts."""
+        encode = encode or (lambda text: text)
+        return "".join(part if isinstance(part, str) else encode(to_text(part.evaluate(scope)))
+                       for part in self.parts)
 
     def __repr__(self) -> str:
         return f"Template({self.source!r})"

@@ -14,10 +14,11 @@ import base64
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
-from .errors import RelayError
+from .errors import RelayError, format_yaml_path
 from .expressions import EvaluationError, Scope, Template, render_value
+from .functions import to_text
 from .mapping import ABSENT, MappingError, bind_let, render, truthy
 from .observables import Observable
 from .outcomes import decide
@@ -102,61 +103,82 @@ def run_step(step: Step, scope: Scope, work: Work):
         return step.result.evaluate(Scope({"status": result.status, "headers": result.headers, "body": body,
                                            "reason": result.reason}, work.runtime, dict(work.spec.tables)))
     except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("result",), failure.reason)) from None
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("result",), failure.reason, scope)) from None
 
 
 def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:
     http = work.spec.http
-    url = _text(step.url, scope, step, "url")
+
+    def text(value, *where):
+        """A request part as text (None when it renders to null: the part is then left out)."""
+        try:
+            return as_text(value, scope)
+        except EvaluationError as failure:
+            raise StepFailed(spec_runtime_error(work.spec, step.path + where, failure.reason, scope)) from None
+
+    url = text(step.url, "url") if not isinstance(step.url, Template) or step.url.whole else \
+        encoded_url(step, scope, work)
     if url.startswith("/"):
         url = http.base_url + url
     origin = origin_of(url)
     if origin != http.origin and origin not in http.other_origins:
         # A template must never steer a call (and credentials) to a host the spec did not declare.
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin"))
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin",
+                                            scope))
     with_auth = step.use_auth and origin == http.origin
-    params = [(name, _text(value, scope, step, "query", name)) for name, value in step.query]
+    params = [(name, text(value, "query", name)) for name, value in step.query]
     headers = {}
     for name, value in http.headers + step.headers:
         if value is None:
             headers.pop(name, None)
         else:
-            headers[name] = _text(value, scope, step, "headers", name)
+            headers[name] = text(value, "headers", name)
     if with_auth:
-        params += [(name, _text(value, scope, step, "auth", name)) for name, value in http.auth_query]
+        params += [(name, text(value, "auth", "query", name)) for name, value in http.auth_query]
         for name, value in http.auth_headers:
-            headers[name] = _text(value, scope, step, "auth", name)
+            headers[name] = text(value, "auth", "headers", name)
         if http.auth_basic:
-            user, password = (_text(part, scope, step, "auth", "basic") for part in http.auth_basic)
+            user, password = (text(part, "auth", "basic") for part in http.auth_basic)
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     params = [(name, value) for name, value in params if value is not None]
-    body = render_value(step.json, scope) if step.json is not None else None
+    headers = {name: value for name, value in headers.items() if value is not None}
+    try:
+        body = render_value(step.json, scope) if step.json is not None else None
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("json",), failure.reason, scope)) from None
     form = None
     if step.form is not None:
-        form = tuple((name, _text(value, scope, step, "form", name)) for name, value in step.form)
+        form = tuple((name, text(value, "form", name)) for name, value in step.form)
     return VendorRequest(step.method, url, tuple(params), headers, body, form)
 
 
-def _text(value, scope: Scope, step: Step, *where):
-    """A request part as text (None when it renders to null: the part is then left out)."""
+def encoded_url(step: Step, scope: Scope, work: Work) -> str:
+    """Values are percent-encoded into the URL, so an observable can never change host or path."""
+    try:
+        return step.url.render_text(scope, lambda text: quote(text, safe=step.url_safe))
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), failure.reason, scope)) from None
+
+
+def as_text(value, scope: Scope):
     if isinstance(value, Template):
-        try:
-            value = value.render(scope)
-        except EvaluationError as failure:
-            raise StepFailed(RelayError("unknown", f"spec error in steps.{step.name}.{'.'.join(where)}: "
-                                                   f"{failure.reason}")) from None
+        value = value.render(scope)
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, (dict, list)):
+        return to_text(value)
     return str(value)
 
 
-def spec_runtime_error(spec: Spec, path: tuple, reason: str) -> RelayError:
-    from .errors import format_yaml_path
-    log.error("vendor %s (%s): %s: %s", spec.name, spec.file, format_yaml_path(path), reason)
+def spec_runtime_error(spec: Spec, path: tuple, reason: str, scope: Scope | None = None) -> RelayError:
+    """A spec that failed on live data: logged with file, line and path, answered as a clear relay error."""
+    observable = (scope.values.get("observable") if scope else None) or {}
+    log.error("vendor %s: %s:%d: %s: %s (observable %s %s)", spec.name, spec.file, spec.line_of(path),
+              format_yaml_path(path), reason, observable.get("type", "-"), observable.get("value", "-"))
     return RelayError("unknown", f"The {spec.title} integration failed at {format_yaml_path(path)}: {reason}.")
 
 
@@ -212,7 +234,7 @@ def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathe
         emit(block, scope, gathered.outputs)
     except MappingError as failure:
         gathered.outputs.clear()
-        gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason))
+        gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason, scope))
     return gathered
 
 

@@ -93,6 +93,7 @@ class Step:
     url: Template | str
     once: str = "per observable"
     method: str = "GET"
+    url_safe: str = ""  # characters left unescaped when values are put into the URL
     query: tuple = ()  # ((name, template-or-constant), ...)
     headers: tuple = ()
     json: object = None
@@ -187,6 +188,13 @@ class Spec:
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
     examples: Examples | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools
+    marks: dict = field(default_factory=dict, compare=False, repr=False)  # YAML path -> (line, column)
+
+    def line_of(self, path: tuple) -> int:
+        probe = tuple(path)
+        while probe and probe not in self.marks:
+            probe = probe[:-1]
+        return self.marks.get(probe, (0, 0))[0]
 
     def endpoint(self, name: str) -> Block | None:
         return self.endpoints.get(name)

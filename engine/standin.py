@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .spec import Spec
 from .expressions import Template
@@ -30,9 +30,12 @@ class Route:
     path: str
     answer: CannedAnswer
     prefix: bool = False
+    query: tuple = ()  # ((name, value), ...) the request's query must contain
 
-    def matches(self, path: str) -> bool:
-        return path.startswith(self.path) if self.prefix else path == self.path
+    def matches(self, path: str, query: list) -> bool:
+        if not (path.startswith(self.path) if self.prefix else path == self.path):
+            return False
+        return all(pair in query for pair in self.query)
 
 
 @dataclass
@@ -59,11 +62,12 @@ class StandInVendor:
     def origin(self) -> str:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def answer_for(self, path: str) -> CannedAnswer | None:
-        candidates = [route for route in self.routes if route.matches(path)]
+    def answer_for(self, path: str, query: str = "") -> CannedAnswer | None:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        candidates = [route for route in self.routes if route.matches(path, pairs)]
         if not candidates:
             return None
-        return max(candidates, key=lambda route: (len(route.path), not route.prefix)).answer
+        return max(candidates, key=lambda route: (len(route.path), not route.prefix, len(route.query))).answer
 
     def start(self) -> "StandInVendor":
         stand_in = self
@@ -76,7 +80,7 @@ class StandInVendor:
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 stand_in.received.append(Received(self.command, parts.path, parts.query, dict(self.headers), body))
-                answer = stand_in.answer_for(parts.path) or CannedAnswer(
+                answer = stand_in.answer_for(parts.path, parts.query) or CannedAnswer(
                     404, b'{"error": "the stand-in has no answer for this path"}')
                 if answer.delay:
                     threading.Event().wait(answer.delay)
@@ -96,7 +100,8 @@ class StandInVendor:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
