@@ -1,0 +1,128 @@
+"""relay conformance on a small corpus written here: passes, failures, --expect, --json."""
+import json
+
+import pytest
+
+from engine.cli import main
+
+SPEC = """
+spec_version: 1
+name: acme
+title: Acme
+version: 3.1.4
+credentials:
+  key: {label: API key}
+observable_types: [domain]
+ctim_schema_version: 1.3.29
+http:
+  base_url: https://api.acme.test/v2
+  auth: {headers: {X-Key: "{{ credentials.key }}"}}
+  errors:
+    - when: {status: 404}
+      skip: true
+steps:
+  lookup: {url: "/domains/{{ observable.value }}"}
+observe:
+  steps: [lookup]
+  sightings:
+    - id: "transient:sighting-{{ uuid4() }}"
+      count: 1
+      confidence: High
+      observed_time: {start_time: "{{ now() }}"}
+"""
+
+
+def case(name, *, answer=None, expected=None, url="https://api.acme.test/v2/domains/example.test", **more):
+    return {
+        "id": f"acme/{name}", "vendor": "acme", "kind": "success", "now": "2020-01-02T03:04:05.000000Z",
+        "request": {"method": "POST", "path": "/observe/observables", "auth": {"jwt_payload": {"key": "k1"}},
+                    "headers": {}, "json": [{"type": "domain", "value": "example.test"}]},
+        "vendor_calls": [{"request": {"method": "GET", "url": url, "headers": {"X-Key": "k1"},
+                                      "json": None, "data": None},
+                          "response": answer or {"status": 200, "headers": {}, "json": {}}}],
+        "expected": expected or {"status": 200, "json": {"data": {"sightings": {"count": 1, "docs": [{
+            "id": "transient:sighting-5d3c3f0e-8b0e-4b6e-9a53-2f9a3f6b1c11", "type": "sighting",
+            "schema_version": "1.3.29", "count": 1, "confidence": "High",
+            "observed_time": {"start_time": "2020-01-02T03:04:05.000000Z"}}]}}}},
+        "unordered": [], "notes": "", **more,
+    }
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    vendors = tmp_path / "vendors"
+    vendors.mkdir()
+    (vendors / "acme.yaml").write_text(SPEC)
+    cases = tmp_path / "corpus" / "acme"
+    cases.mkdir(parents=True)
+    written = [
+        case("passes"),
+        case("skips-on-404", answer={"status": 404, "headers": {}, "text": ""},
+             expected={"status": 200, "json": {"data": {}}}),
+        case("wrong-answer", expected={"status": 200, "json": {"data": {}}}),
+        case("unexpected-call", url="https://api.acme.test/v2/domains/other.test"),
+        case("version", expected={"status": 200, "json": {"version": "3.1.4"}},
+             request={"method": "POST", "path": "/version", "auth": {"authorization": None}, "headers": {}},
+             vendor_calls=[]),
+        case("no-token", expected={"status": 200, "json": {"errors": [{
+            "code": "authorization error", "message": "Authorization failed: Authorization header is missing",
+            "type": "fatal"}]}}, vendor_calls=[],
+             request={"method": "POST", "path": "/observe/observables",
+                      "auth": {"authorization": None, "auth_mode": "rs256-jwks"}, "headers": {},
+                      "json": [{"type": "domain", "value": "example.test"}]}),
+        case("hs256-wrong-key", vendor_calls=[], expected={"status": 200, "json": {"errors": [{
+            "code": "authorization error", "type": "fatal", "message": "Authorization failed: Failed to decode JWT "
+            "with provided key. Make sure domain in custom_jwks_host corresponds to your SecureX instance region."}]}},
+             request={"method": "POST", "path": "/observe/observables", "headers": {},
+                      "auth": {"authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJrZXkiOiJrMSJ9.c2lnbmF0dXJl",
+                               "auth_mode": "hs256"},
+                      "json": [{"type": "domain", "value": "example.test"}]}),
+    ]
+    for item in written:
+        (cases / (item["id"].split("/")[1] + ".json")).write_text(json.dumps(item))
+    other = tmp_path / "corpus" / "nospec"
+    other.mkdir()
+    (other / "health.json").write_text(json.dumps({**case("x"), "id": "nospec/health", "vendor": "nospec"}))
+    return tmp_path
+
+
+def run(corpus, *args):
+    return main(["conformance", str(corpus / "corpus"), "--vendors", str(corpus / "vendors"), *args])
+
+
+def test_the_table_and_the_last_line(corpus, capsys):
+    assert run(corpus) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "5 passed, 3 failed"
+    assert any(line.split() == ["acme", "5", "2"] for line in lines)
+    assert any(line.split() == ["nospec", "0", "1"] for line in lines)
+
+
+def test_json_reports_every_case_with_a_reason(corpus, capsys):
+    run(corpus, "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert (report["passed"], report["failed"]) == (5, 3)
+    assert report["vendors"]["acme"] == {"passed": 5, "failed": 2}
+    reasons = {case["id"]: case["reason"] for case in report["cases"]}
+    assert reasons["acme/passes"] == ""
+    assert "data: unexpected key 'sightings'" in reasons["acme/wrong-answer"]
+    assert "unexpected call: GET https://api.acme.test/v2/domains/example.test" in reasons["acme/unexpected-call"]
+    assert "call never made" in reasons["acme/unexpected-call"]
+    assert reasons["nospec/health"] == "no spec vendors/nospec.yaml"
+
+
+def test_expect_fails_only_when_a_listed_case_fails(corpus, tmp_path, capsys):
+    good = tmp_path / "good.txt"
+    good.write_text("# baseline\nacme/passes\nacme/version\nacme/hs256-wrong-key\n")
+    assert run(corpus, "--expect", str(good)) == 0
+    bad = tmp_path / "bad.txt"
+    bad.write_text("acme/passes\nacme/wrong-answer\nacme/gone\n")
+    assert run(corpus, "--expect", str(bad)) == 1
+    out = capsys.readouterr().out
+    assert "FAILED acme/wrong-answer" in out and "MISSING acme/gone" in out
+
+
+def test_vendor_filter_and_a_missing_corpus(corpus, capsys):
+    assert run(corpus, "--vendor", "nospec") == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "0 passed, 1 failed"
+    assert main(["conformance", str(corpus / "nowhere")]) == 2
