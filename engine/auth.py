@@ -60,8 +60,8 @@ def fetch_jwks_over_https(session: requests.Session, host: str) -> dict:
         finally:
             response.close()
         document = requests.models.complexjson.loads(content)
-    except (requests.RequestException, ValueError) as problem:
-        raise JwksFetchError(str(problem)) from None
+    except (requests.RequestException, ValueError, RecursionError) as problem:  # deep nesting: RecursionError
+        raise JwksFetchError(str(problem)[:200]) from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksFetchError("not a JWKS document")
     return document
@@ -102,7 +102,9 @@ class JwksCache:
         return document
 
 
-def _find_key(document: dict, kid: str):
+def _find_key(document: dict, kid: str | None):
+    if not isinstance(kid, str) or not kid:
+        return None
     for entry in document.get("keys", []):
         if isinstance(entry, dict) and entry.get("kid") == kid:
             try:

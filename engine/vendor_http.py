@@ -46,7 +46,10 @@ class VendorAnswer:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self):
-        return json.loads(self.content.decode("utf-8-sig"))
+        try:
+            return json.loads(self.content.decode("utf-8-sig"))
+        except RecursionError:  # absurdly deep nesting is not JSON the relay will read
+            raise ValueError("JSON nested too deeply") from None
 
     def body_for_errors(self):
         """The body as error rules see it: JSON when it parses, else the text."""
