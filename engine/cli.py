@@ -4,6 +4,10 @@
     relay demo [VENDOR] [--once]                        relay + stand-in vendor + a ready curl command
     relay lint [PATH...] [--json]                       check specs (exit 1 on any error)
     relay conformance [DIR] [--vendor NAME] [--expect FILE] [--json]
+    relay try VENDOR TYPE VALUE [--endpoint E] [--replay FILE] [--record DIR] [--json]
+    relay new NAME                                      write a commented starter spec
+    relay jwt [VENDOR] [--claims FILE]                  mint an HS256 token and a SECRET_KEY
+    relay module-type VENDOR                            print the SecureX module type JSON
 
 Exit codes: 0 success, 1 failure (lint errors, failed cases, a demo that got no data), 2 usage
 errors (bad arguments, missing files).
@@ -11,6 +15,7 @@ errors (bad arguments, missing files).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -67,7 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_argument("--json", action="store_true", help="machine-readable results")
     conformance.add_argument("-v", "--verbose", action="store_true", help="list failed cases with reasons")
     conformance.set_defaults(run=cmd_conformance)
+
+    # Commands that live in a module of their own: it adds its arguments and runs them.
+    for name, module, help_text in TOOL_COMMANDS:
+        tool = importlib.import_module(f".{module}", __package__)
+        sub = commands.add_parser(name, help=help_text, description=tool.__doc__.strip().splitlines()[0])
+        tool.add_arguments(sub)
+        sub.set_defaults(run=tool.run)
     return parser
+
+
+TOOL_COMMANDS = (
+    ("try", "trying", "run one observable through a spec and show every step"),
+    ("new", "starter", "write a commented starter spec"),
+    ("jwt", "jwt_tool", "mint an HS256 token for a vendor (and a SECRET_KEY)"),
+    ("module-type", "module_type", "print the SecureX module type JSON of a vendor"),
+)
 
 
 def _specs(folder: str | None) -> dict:
