@@ -17,9 +17,10 @@ from werkzeug.exceptions import HTTPException
 
 from .auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
 from .config import RelayConfig
+from .envelope import endpoint_answer, errors_only
 from .errors import RelayError
 from .expressions import EvaluationError, Scope, Template
-from .flows import Gathered, Work, run_endpoint, run_health
+from .flows import Work, run_endpoint, run_health
 from .loader import load_specs
 from .observables import InvalidInput, parse_json_body, supported_observables, validate_observables
 from .runtime import Runtime
@@ -82,31 +83,13 @@ class Relay:
         observables = supported_observables(observables, spec.observable_types)
         if not observables:  # nothing to look up: answer before reading the token, as Cisco's relays do
             return {"data": empty}
-        work = self.work(spec, url_root)
-        gathered = run_endpoint(work, route, observables)
-        if route == "refer":
-            return enveloped(gathered.outputs.get("references", []), gathered.errors)
-        data = {key: {"count": len(docs), "docs": docs} for key, docs in gathered.outputs.items() if docs}
-        return enveloped(data, gathered.errors)
+        return endpoint_answer(route, run_endpoint(self.work(spec, url_root), route, observables))
 
     def work(self, spec: Spec, url_root: str) -> Work:
         claims = self.authenticator.claims(request.headers.get("Authorization"), url_root)
         credentials = required_credentials(claims, spec)
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
         return Work(spec, self.clients[spec.name], self.runtime, credentials, settings)
-
-
-def enveloped(data, errors: list) -> dict:
-    if not errors:
-        return {"data": data}
-    body = {"errors": [error.to_json() for error in errors]}
-    if data:
-        body["data"] = data
-    return body
-
-
-def errors_only(errors: list) -> dict:
-    return {"errors": [error.to_json() for error in errors]}
 
 
 def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
