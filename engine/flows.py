@@ -41,11 +41,14 @@ class StepFailed(Exception):
 
 @dataclass
 class Call:
-    """One vendor exchange, kept for `relay try` traces (credentials redacted there)."""
+    """One vendor exchange and what the step made of it, kept for `relay try` traces."""
 
     step: str
     request: VendorRequest
-    result: object
+    result: object  # VendorAnswer or VendorFault
+    outcome: str = ""  # accept, skip or error
+    value: object = None  # the step's value, when accepted
+    error: RelayError | None = None
 
 
 @dataclass
@@ -86,8 +89,10 @@ def run_step(step: Step, scope: Scope, work: Work):
     http = work.spec.http
     request = build_request(step, scope, work)
     result = work.client.send(request, step.timeout or http.timeout)
-    work.calls.append(Call(step.name, request, result))
+    call = Call(step.name, request, result)
+    work.calls.append(call)
     outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
+    call.outcome, call.error = outcome.kind, outcome.error
     if outcome.kind == "skip":
         raise StepSkipped()
     if outcome.kind == "error":
@@ -96,14 +101,20 @@ def run_step(step: Step, scope: Scope, work: Work):
     try:
         body = read_body(step.read, result)
     except UnreadableBody as problem:
-        raise StepFailed(RelayError("unknown", f"{work.spec.title} sent an unexpected answer: {problem}.")) from None
+        call.outcome, call.error = "error", RelayError("unknown", f"{work.spec.title} sent an unexpected answer: "
+                                                                  f"{problem}.")
+        raise StepFailed(call.error) from None
     if step.result is None:
+        call.value = body
         return body
     try:
-        return step.result.evaluate(Scope({"status": result.status, "headers": result.headers, "body": body,
-                                           "reason": result.reason}, work.runtime, dict(work.spec.tables)))
+        call.value = step.result.evaluate(Scope({"status": result.status, "headers": result.headers, "body": body,
+                                                 "reason": result.reason}, work.runtime, dict(work.spec.tables)))
     except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("result",), failure.reason, scope)) from None
+        call.outcome, call.error = "error", spec_runtime_error(work.spec, step.path + ("result",), failure.reason,
+                                                               scope)
+        raise StepFailed(call.error) from None
+    return call.value
 
 
 def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:

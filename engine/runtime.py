@@ -45,6 +45,18 @@ class FrozenClock:
         return self.now().timestamp()
 
 
+class PinnedClock(FrozenClock):
+    """Time stands at the start of a run and moves only by what is slept, which really waits.
+
+    `relay try` uses it against live vendors: every now() of one run agrees, so a recorded run
+    replays exactly, while polling still waits for real.
+    """
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0))
+        super().sleep(seconds)
+
+
 def new_session() -> requests.Session:
     session = requests.Session()
     session.verify = True  # TLS verification stays on; a private CA comes in through REQUESTS_CA_BUNDLE
