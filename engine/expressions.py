@@ -41,9 +41,10 @@ class Scope:
     values: dict
     runtime: object
     tables: dict
+    left_out: list | None = None  # when a list: mapping fields that rendered null are noted here (lint)
 
     def with_values(self, **more) -> "Scope":
-        return Scope({**self.values, **more}, self.runtime, self.tables)
+        return Scope({**self.values, **more}, self.runtime, self.tables, self.left_out)
 
 
 class Expression:

@@ -14,6 +14,7 @@ import base64
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 from .errors import RelayError, format_yaml_path
@@ -61,10 +62,11 @@ class Work:
     credentials: dict
     settings: dict
     calls: list = field(default_factory=list)
+    left_out: list | None = None  # set by lint's dry run to learn which fields rendered null
 
     def base_scope(self) -> Scope:
         values = {"observable": None, "settings": self.settings, "credentials": self.credentials}
-        return Scope(values, self.runtime, dict(self.spec.tables))
+        return Scope(values, self.runtime, dict(self.spec.tables), self.left_out)
 
 
 @dataclass
@@ -188,9 +190,10 @@ def as_text(value, scope: Scope):
 def spec_runtime_error(spec: Spec, path: tuple, reason: str, scope: Scope | None = None) -> RelayError:
     """A spec that failed on live data: logged with file, line and path, answered as a clear relay error."""
     observable = (scope.values.get("observable") if scope else None) or {}
-    log.error("vendor %s: %s:%d: %s: %s (observable %s %s)", spec.name, spec.file, spec.line_of(path),
-              format_yaml_path(path), reason, observable.get("type", "-"), observable.get("value", "-"))
-    return RelayError("unknown", f"The {spec.title} integration failed at {format_yaml_path(path)}: {reason}.")
+    where = f"{Path(spec.file).name}:{spec.line_of(path)} {format_yaml_path(path)}"
+    log.error("vendor %s: %s: %s (observable %s %s)", spec.name, where, reason,
+              observable.get("type", "-"), observable.get("value", "-"))
+    return RelayError("unknown", f"The {spec.title} integration failed at {where}: {reason}.")
 
 
 # -- an endpoint --------------------------------------------------------------------------------

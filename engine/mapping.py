@@ -134,6 +134,8 @@ def render_object(node: ObjectNode, scope: Scope):
             raise MappingError(node.path + (key,), failure.reason + f" (in `{failure.source}`)") from None
         if value is not ABSENT:
             result[key] = value
+        elif isinstance(child, Template) and scope.left_out is not None:
+            scope.left_out.append(node.path + (key,))
     return result
 
 

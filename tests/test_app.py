@@ -141,7 +141,7 @@ def test_a_spec_failing_on_live_data_is_a_relay_error_not_a_500(write_spec, capl
     assert answer.status_code == 200
     error = answer.get_json()["errors"][0]
     assert error["code"] == "unknown"
-    assert "deliberate.verdicts[0].valid_time.start_time" in error["message"]
+    assert "acme.yaml:14 deliberate.verdicts[0].valid_time.start_time" in error["message"]
     assert "not an ISO-8601 time: 'last tuesday'" in error["message"]
     logged = caplog.text
-    assert "acme.yaml:14" in logged and "ip 192.0.2.45" in logged
+    assert "acme.yaml:14 deliberate.verdicts[0].valid_time.start_time" in logged and "ip 192.0.2.45" in logged
