@@ -122,13 +122,15 @@ class Template:
                 raise ExpressionSyntaxError("`{{` without a matching `}}`", start)
             if start > position:
                 self.parts.append(source[position:start])
-            inner = source[start + 2:end].strip()
+            raw = source[start + 2:end]
+            inner = raw.strip()
             if not inner:
                 raise ExpressionSyntaxError("empty `{{ }}`", start)
             try:
                 self.parts.append(Expression(inner))
-            except ExpressionSyntaxError as problem:
-                raise ExpressionSyntaxError(str(problem), start + 2 + problem.offset) from None
+            except ExpressionSyntaxError as problem:  # the offset counts in the source text, blanks included
+                lead = len(raw) - len(raw.lstrip())
+                raise ExpressionSyntaxError(str(problem), start + 2 + lead + problem.offset) from None
             position = end + 2
         if position < len(source):
             self.parts.append(source[position:])

@@ -1,6 +1,7 @@
-"""`relay lint`: check spec files and print every problem as `file:line:col: severity: path: message`.
+"""`relay lint`: check spec files and print every problem as `file:line:col: severity: path: message (hint)`.
 
-Exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 nothing to check.
+Exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 nothing to check. The format
+and the exit codes are documented in docs/spec-language.md, "Checking a spec".
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .dryrun import example_warnings
 from .loader import check_file, spec_files
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_NOTHING = 0, 1, 2
@@ -51,6 +53,9 @@ def lint_paths(paths) -> LintReport:
         files += spec_files(path) if path.is_dir() else [path]
     problems = []
     for file in files:
-        problems += check_file(file)[1]
+        spec, found = check_file(file)
+        problems += found
+        if spec is not None:  # a spec that loads is also run on its own example answers
+            problems += example_warnings(spec)
     problems.sort(key=lambda p: (p.file, p.line, p.column))
     return LintReport(files, problems)

@@ -19,9 +19,16 @@ class Document:
     data: object
     marks: dict = field(default_factory=dict)  # path tuple -> (line, column), 1-based
     key_marks: dict = field(default_factory=dict)  # path tuple -> (line, column) of the key itself
+    # path tuple -> (line, column) of a scalar's first character, for scalars written on one line
+    # whose text is exactly the value (no escapes, no folding): there `offset` maps to a column.
+    text_starts: dict = field(default_factory=dict)
 
-    def where(self, path: tuple, *, key: bool = False) -> tuple[int, int]:
-        """The closest known position for `path` (walking up to a parent when needed)."""
+    def where(self, path: tuple, *, key: bool = False, offset: int | None = None) -> tuple[int, int]:
+        """The closest known position for `path` (walking up to a parent when needed); `offset`
+        points at a character inside the value when the scalar's text allows it."""
+        if offset is not None and tuple(path) in self.text_starts:
+            line, column = self.text_starts[tuple(path)]
+            return line, column + offset
         table = self.key_marks if key else self.marks
         probe = tuple(path)
         while probe:
@@ -33,8 +40,8 @@ class Document:
         return self.marks.get((), (1, 1))
 
     def error(self, path: tuple, message: str, hint: str = "", *, key: bool = False,
-              severity: str = "error") -> SpecError:
-        line, column = self.where(path, key=key)
+              severity: str = "error", offset: int | None = None) -> SpecError:
+        line, column = self.where(path, key=key, offset=offset)
         return SpecError(message, self.file, line, column, tuple(path), hint, severity)
 
 
@@ -55,16 +62,29 @@ class _Builder(yaml.constructor.SafeConstructor):
                 key = key if isinstance(key, str) else str(key)  # paths and JSON want text keys
                 child = path + (key,)
                 if key in result:
-                    raise SpecError(f"duplicate key {key!r}", self.document.file, *_mark(key_node), child)
+                    raise SpecError(f"duplicate key {key!r}", self.document.file, *_mark(key_node), child,
+                                    "a key appears once in a mapping: keep one of the two")
                 self.document.key_marks[child] = _mark(key_node)
                 result[key] = self.build(value_node, child)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
+        if _text_is_value(node):
+            quote = 1 if node.style in ("'", '"') else 0
+            self.document.text_starts[path] = (node.start_mark.line + 1, node.start_mark.column + 1 + quote)
         value = self.construct_object(node, deep=True)
         if hasattr(value, "isoformat"):  # YAML timestamps stay text: the engine has its own clock types
             value = node.value
         return value
+
+
+def _text_is_value(node: yaml.ScalarNode) -> bool:
+    """One line, plain or quoted, and as wide as its value: no escapes or doubled quotes."""
+    start, end = node.start_mark, node.end_mark
+    if node.style not in (None, "'", '"') or start.line != end.line:
+        return False
+    quotes = 0 if node.style is None else 2
+    return end.column - start.column == len(node.value) + quotes
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

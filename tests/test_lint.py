@@ -1,7 +1,8 @@
 """relay lint: every broken spec in tests/broken_specs is caught at the right place.
 
 Each file holds one mistake; its first line says where and what lint must report:
-`# expect: LINE:COLUMN SEVERITY: message | hint: hint`.
+`# expect: LINE:COLUMN SEVERITY: message | hint: hint`. Lint reports each mistake once: a file
+whose mistake also shows up as a second, consequential problem fails.
 """
 import json
 import re
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.compiler import range_problems
 from engine.lint import lint_paths
-from engine.loader import check_file
+from engine.loader import check_file, check_text
+from engine.yaml_source import load_yaml
 
 HERE = Path(__file__).parent
 BROKEN = sorted((HERE / "broken_specs").glob("*.yaml"))
@@ -29,9 +32,10 @@ def expectation(path: Path) -> dict:
 def test_each_mistake_is_reported_where_it_is(path):
     expected = expectation(path)
     spec, problems = check_file(path)
-    assert spec is None or expected["severity"] == "warning"
+    assert (spec is None) == (expected["severity"] == "error")  # warnings alone do not stop a spec loading
     found = [p for p in problems if expected["message"] in p.message]
     assert found, f"lint missed it; it said: {[p.format() for p in problems]}"
+    assert len(problems) == 1, f"one mistake, one report; it said: {[p.format() for p in problems]}"
     problem = found[0]
     assert (problem.line, problem.column, problem.severity) == \
         (int(expected["line"]), int(expected["column"]), expected["severity"]), problem.format()
@@ -41,21 +45,31 @@ def test_each_mistake_is_reported_where_it_is(path):
 
 
 def test_the_suite_covers_the_mistakes_lint_must_find():
-    assert len(BROKEN) >= 20
-    messages = " ".join(expectation(p)["message"] for p in BROKEN)
+    messages = [expectation(p)["message"] for p in BROKEN]
+    # Distinct kinds, not one mistake in many places: names, numbers and code blanked out.
+    kinds = {re.sub(r"'[^']*'|`[^`]*`|[\d.]+", "_", message) for message in messages}
+    assert len(BROKEN) >= 40 and len(kinds) >= 40
+    text = " ".join(messages)
     for kind in ("unknown key", "expected a", "JMESPath syntax", "unknown function", "is not allowed here",
-                 "unknown name", "no step named", "lookup() names"):
-        assert kind in messages
+                 "unknown name", "no step named", "lookup() names", "unknown setting", "YAML syntax",
+                 "setting 'CTR_TIMEOUT' is never used", "credential 'secret' is never used", "never runs",
+                 "let value 'score' is never used", "gap between rows", "overlapping rows", "matches nothing",
+                 "is not a CTIM disposition", "this rule never matches"):
+        assert kind in text, kind
+    assert sum(expectation(p)["severity"] == "warning" for p in BROKEN) >= 10
 
 
 def test_the_valid_base_and_the_catalogue_lint_clean():
     report = lint_paths([HERE / "valid-spec.yaml", HERE.parent / "vendors"])
     assert report.errors == [] and report.exit_code == 0
+    assert lint_paths([HERE / "valid-spec.yaml"]).problems == []  # a warning here would show in every broken spec
 
 
 def test_lint_exit_codes_and_json(capsys, tmp_path):
     assert main(["lint", str(HERE / "broken_specs" / "unknown-http-key.yaml")]) == 1
     assert "unknown key 'heders'" in capsys.readouterr().out
+    assert main(["lint", str(HERE / "broken_specs" / "range-gap.yaml")]) == 0  # warnings only
+    assert "0 errors, 1 warning" in capsys.readouterr().out
     assert main(["lint", str(tmp_path / "missing")]) == 2
     assert main(["lint", str(tmp_path)]) == 2  # a folder with no spec: nothing was checked
     capsys.readouterr()
@@ -69,3 +83,56 @@ def test_a_spec_named_unlike_its_file_is_refused(tmp_path):
     path.write_text((HERE / "valid-spec.yaml").read_text())
     spec, problems = check_file(path)
     assert spec is None and "differs from the file name" in problems[0].message
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([(0, 49), (50, 100)], []),  # whole numbers: 49 then 50 leaves nothing out
+    ([(0, 0.5), (0.5, 1)], []),  # fractions: touching rows share their boundary, the first wins
+    ([(None, 10), (11, None)], []),
+    ([(0, 49), (51, 100)], ["no row matches 50 "]),
+    ([(0, 49), (60, 100)], ["no row matches 50 to 59 "]),
+    ([(0, 0.5), (0.7, 1)], ["no row matches the values between 0.5 and 0.7 "]),
+    ([(0, 49), (49, 100)], ["ranges[0] and ranges[1] both match 49 "]),
+    ([(0, 100), (10, 20)], ["ranges[0] and ranges[1] both match 10 to 20 "]),
+    ([(50, 100), (0, 60)], ["ranges[0] and ranges[1] both match 50 to 60 "]),  # found whatever the order
+    ([(50, None), (60, None)], ["ranges[0] and ranges[1] both match everything from 60 up "]),
+    ([(60, 40)], ["from 60 is above to 40"]),
+])
+def test_range_tables_gaps_and_overlaps(rows, expected):
+    table = [{key: bound for key, bound in (("from", low), ("to", high)) if bound is not None} for low, high in rows]
+    messages = [message for _, message, _ in range_problems(table)]
+    assert len(messages) == len(expected)
+    for message, fragment in zip(messages, expected):
+        assert fragment in message + " "
+
+
+def test_columns_point_into_plain_and_quoted_values_but_not_escaped_ones():
+    document = load_yaml('a: x y\nb: "x y"\nc: "\\u0078 y"\n')
+    assert document.where(("a",), offset=2) == (1, 6)
+    assert document.where(("b",), offset=2) == (2, 7)  # after the opening quote
+    assert document.where(("c",), offset=2) == (3, 4)  # escapes: the value's start, not a guess
+
+
+def test_expression_errors_point_at_the_character():
+    text = (HERE / "valid-spec.yaml").read_text()
+    text = text.replace('"{{ disposition(verdict) }}"', '"{{   disposition(verdict }}"')
+    line = next(number for number, row in enumerate(text.splitlines(), 1) if "disposition(verdict }}" in row)
+    _, problems = check_text(text, "valid-spec.yaml")
+    column = text.splitlines()[line - 1].index(" }}") + 1  # where the `)` is missing
+    assert [(p.line, p.column) for p in problems] == [(line, column)], [p.format() for p in problems]
+
+
+def test_the_dry_run_warns_about_a_field_that_renders_null_on_the_examples(tmp_path):
+    import shutil
+    vendors = tmp_path / "vendors"
+    shutil.copytree(HERE.parent / "vendors", vendors)
+    spec = vendors / "abuseipdb.yaml"
+    spec.write_text(spec.read_text().replace("description: \"{{ report.comment }}\"",
+                                             "description: \"{{ report.coment }}\""))
+    report = lint_paths([spec])
+    assert report.errors == []
+    [warning] = report.warnings
+    assert warning.path == ("observe", "groups", 0, "sightings", 0, "description")
+    assert "renders null on the spec's example answers" in warning.message
+    assert warning.line == next(number for number, line in enumerate(spec.read_text().splitlines(), 1)
+                                if "report.coment" in line)
