@@ -1,10 +1,306 @@
-"""relay jwt_tool: being written in this session (placeholder so the command line can name it)."""
+"""Mint an HS256 token for a vendor's SecureX module, and a SECRET_KEY when none is given.
 
+    relay jwt [VENDOR] [--claims FILE] [--secret-key KEY] [--audience URL] [--stage STAGE]
+              [--settings FILE] [--module-type-id ID] [--vendors DIR] [--json]
+
+The token's claims are what the vendor's spec declares: every credential and setting is asked for
+in turn (credentials of type api_key or password without echo on a terminal; an empty answer keeps
+a setting's default), or the whole payload comes from `--claims FILE` (a JSON object). The key is
+`--secret-key`, else the SECRET_KEY variable, else a new one: every module of one deployment is
+signed with the same key, the one set as SECRET_KEY on its Lambda function. Like the tokens of
+Cisco's generator, this one has no `exp`: SecureX keeps it for the module's whole life.
+
+Printed: the token, the key, the AWS console page where SECRET_KEY is set (from the stage in
+zappa_settings.json), the module's URL and the SecureX pages that create a module (one a region).
+Exit codes: 0 token printed, 2 usage errors (unknown vendor, unreadable claims, no answer).
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .tokens import mint_hs256, new_secret_key
+
+SECUREX_REGIONS = {
+    "us": "securex.us.security.cisco.com",
+    "eu": "securex.eu.security.cisco.com",
+    "apjc": "securex.apjc.security.cisco.com",
+}
+SECRET_TYPES = ("api_key", "password")
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
+
+
+class JwtToolError(Exception):
+    """A problem the user can fix: shown as `relay jwt: <message>`, exit code 2."""
+
+
+# -- asking for the claims ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prompter:
+    """Where answers come from: `ask` for plain ones, `ask_secret` for credentials (no echo)."""
+
+    ask: Callable[[str], str]
+    ask_secret: Callable[[str], str]
+    say: Callable[[str], None]
+
+
+def terminal_prompter(stdin=None, stderr=None) -> Prompter:
+    """input() and getpass on a terminal; lines of stdin (prompts on stderr) when piped."""
+    stdin = stdin or sys.stdin
+    stderr = stderr or sys.stderr
+
+    def say(text: str) -> None:
+        print(text, file=stderr)
+
+    if stdin.isatty():
+        return Prompter(ask=input, ask_secret=getpass.getpass, say=say)
+
+    def read_line(prompt: str) -> str:
+        stderr.write(prompt)
+        stderr.flush()
+        line = stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\r\n")
+
+    return Prompter(ask=read_line, ask_secret=read_line, say=say)
+
+
+def ask_claims(spec, prompter: Prompter) -> dict:
+    """Ask for each credential (again while a required one is empty) and each setting."""
+    claims = {}
+    for credential in spec.credentials:
+        ask = prompter.ask_secret if credential.type in SECRET_TYPES else prompter.ask
+        hint = "" if credential.required else ", optional"
+        while True:
+            answer = _answer(ask, f"{credential.label} ({credential.name}{hint}): ", credential.name).strip()
+            if answer or not credential.required:
+                break
+            prompter.say(f"{credential.label} is required.")
+        if answer:
+            claims[credential.name] = answer
+    for setting in spec.settings:
+        while True:
+            answer = _answer(prompter.ask, setting_prompt(setting), setting.name).strip()
+            if not answer:
+                break  # the relay uses the spec's default for a claim the token lacks
+            try:
+                claims[setting.name] = setting_value(setting, answer)
+                break
+            except ValueError as problem:
+                prompter.say(str(problem))
+    return claims
+
+
+def _answer(ask, prompt: str, name: str) -> str:
+    try:
+        return ask(prompt)
+    except EOFError:
+        raise JwtToolError(f"no answer for {name}: the input ended") from None
+
+
+def setting_prompt(setting) -> str:
+    facts = []
+    if setting.options:
+        facts.append("one of " + ", ".join(setting.options))
+    if setting.minimum is not None:
+        facts.append(f"at least {setting.minimum}")
+    if setting.maximum is not None:
+        facts.append(f"at most {setting.maximum}")
+    if setting.default is not None:
+        facts.append(f"Enter for {json.dumps(setting.default)}")
+    return f"{setting.label} ({setting.name}{'; ' + '; '.join(facts) if facts else ''}): "
+
+
+def setting_value(setting, value):
+    """A setting's claim value from an answer or a JSON value; ValueError says what is accepted."""
+    if setting.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"{setting.name} is a whole number")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{setting.name} is a whole number, not {value!r}") from None
+        if setting.minimum is not None and number < setting.minimum:
+            raise ValueError(f"{setting.name} is at least {setting.minimum}")
+        if setting.maximum is not None and number > setting.maximum:
+            raise ValueError(f"{setting.name} is at most {setting.maximum}")
+        return number
+    if setting.type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS:
+            return value.lower() in TRUE_WORDS
+        raise ValueError(f"{setting.name} is true or false")
+    if not isinstance(value, str):
+        raise ValueError(f"{setting.name} is text")
+    if setting.options and value not in setting.options:
+        raise ValueError(f"{setting.name} is one of {', '.join(setting.options)}")
+    return value
+
+
+def read_claims_file(path, spec) -> dict:
+    """A JSON object of claims, checked against the spec: required credentials there, no strangers."""
+    try:
+        claims = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as problem:
+        raise JwtToolError(f"cannot read claims from {path}: {problem}") from None
+    if not isinstance(claims, dict):
+        raise JwtToolError(f"{path} holds {type(claims).__name__}, not a JSON object of claims")
+    declared = {item.name for item in spec.credentials + spec.settings} | {"aud"}
+    unknown = sorted(set(claims) - declared)
+    if unknown:
+        raise JwtToolError(f"{path}: {spec.name} declares no claim {', '.join(unknown)} "
+                           f"(it has: {', '.join(sorted(declared - {'aud'}))})")
+    missing = [c.name for c in spec.required_credentials if claims.get(c.name) in (None, "")]
+    if missing:
+        raise JwtToolError(f"{path}: the credential(s) {', '.join(missing)} are missing")
+    for credential in spec.credentials:
+        if credential.name in claims and not isinstance(claims[credential.name], str):
+            raise JwtToolError(f"{path}: {credential.name} is a string")
+    try:
+        for setting in spec.settings:
+            if setting.name in claims:
+                claims[setting.name] = setting_value(setting, claims[setting.name])
+    except ValueError as problem:
+        raise JwtToolError(f"{path}: {problem}") from None
+    return claims
+
+
+# -- the key, the token, the links ---------------------------------------------------------------
+
+def resolve_secret_key(given: str | None, environ) -> tuple[str, bool]:
+    """(key, made here?): the given key, else SECRET_KEY from the environment, else a new one."""
+    key = given or environ.get("SECRET_KEY")
+    if key:
+        return key, False
+    return new_secret_key(), True
+
+
+def module_token(claims: dict, secret_key: str, audience: str | None = None) -> str:
+    payload = dict(claims)
+    if audience:
+        payload["aud"] = audience.rstrip("/")
+    return mint_hs256(payload, secret_key)
+
+
+def securex_module_links(module_type_id: str | None = None) -> dict:
+    """Per region, the SecureX page that creates a module: of one module type, or the list of them."""
+    tail = f"settings/modules/available/{module_type_id}/new" if module_type_id else "settings/modules/available"
+    return {region: f"https://{host}/{tail}" for region, host in SECUREX_REGIONS.items()}
+
+
+def deployment_stage(settings_path, stage: str) -> dict | None:
+    """The stage's settings from zappa_settings.json, `extends` resolved; None when there is no file."""
+    try:
+        stages = json.loads(Path(settings_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as problem:
+        raise JwtToolError(f"cannot read {settings_path}: {problem}") from None
+    resolved, seen = {}, []
+    while stage:
+        if stage not in stages or stage in seen:
+            known = ", ".join(sorted(stages))
+            raise JwtToolError(f"{settings_path} has no usable stage {stage!r} (stages: {known})")
+        seen.append(stage)
+        resolved = {**stages[stage], **resolved}
+        stage = stages[stage].get("extends")
+    resolved.pop("extends", None)
+    return resolved
+
+
+def function_name(stage_settings: dict, stage: str) -> str:
+    return f"{stage_settings.get('project_name', 'tr-relay-engine')}-{stage}"
+
+
+def lambda_console_link(stage_settings: dict, stage: str) -> str:
+    region = stage_settings.get("aws_region", "us-east-1")
+    return (f"https://console.aws.amazon.com/lambda/home?region={region}#/functions/"
+            f"{function_name(stage_settings, stage)}/edit/environment-variables?tab=configuration")
+
+
+def module_url(stage_settings: dict | None, stage: str, vendor: str) -> str:
+    """The module URL's shape; API Gateway picks <api-id> at the first deploy (`zappa status` shows it)."""
+    settings = stage_settings or {}
+    region = settings.get("aws_region", "us-east-1")
+    root = f"https://<api-id>.execute-api.{region}.amazonaws.com/{stage}"
+    served_at_root = settings.get("aws_environment_variables", {}).get("RELAY_VENDOR") == vendor
+    return root if served_at_root else f"{root}/{vendor}"
+
+
+# -- the command ---------------------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("vendor", nargs="?", help="the vendor's spec name (asked for when the catalogue has several)")
+    parser.add_argument("--claims", metavar="FILE", help="JSON object of claims instead of questions")
+    parser.add_argument("--secret-key", metavar="KEY", help="sign with this key (default: $SECRET_KEY, else a new key)")
+    parser.add_argument("--audience", metavar="URL", help="bind the token to the module URL (claim `aud`)")
+    parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage (default: dev)")
+    parser.add_argument("--settings", default="zappa_settings.json", metavar="FILE",
+                        help="Zappa settings for the links (default: ./zappa_settings.json)")
+    parser.add_argument("--module-type-id", metavar="ID", help="link straight to this module type's creation page")
+    parser.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def run(args) -> int:
-    print("not available yet")
-    return 2
+def run(args, prompter: Prompter | None = None, environ=None, out=None) -> int:
+    from .cli import _specs
+    out = out or sys.stdout
+    environ = os.environ if environ is None else environ
+    prompter = prompter or terminal_prompter()
+    try:
+        spec = choose_vendor(_specs(args.vendors), args.vendor, prompter)
+        claims = read_claims_file(args.claims, spec) if args.claims else ask_claims(spec, prompter)
+        stage = deployment_stage(args.settings, args.stage)
+    except JwtToolError as problem:
+        print(f"relay jwt: {problem}", file=sys.stderr)
+        return 2
+    secret_key, made_here = resolve_secret_key(args.secret_key, environ)
+    result = {
+        "vendor": spec.name,
+        "token": module_token(claims, secret_key, args.audience or claims.get("aud")),
+        "secret_key": secret_key,
+        "secret_key_is_new": made_here,
+        "function": function_name(stage, args.stage) if stage else None,
+        "lambda_console": lambda_console_link(stage, args.stage) if stage else None,
+        "module_url": args.audience or module_url(stage, args.stage, spec.name),
+        "securex": securex_module_links(args.module_type_id),
+    }
+    print(json.dumps(result, indent=2) if args.json else render(result), file=out)
+    return 0
+
+
+def choose_vendor(specs: dict, name: str | None, prompter: Prompter):
+    if not specs:
+        raise JwtToolError("the catalogue has no vendor specs")
+    if name is None and len(specs) == 1:
+        name = next(iter(specs))
+    while name is None:
+        name = _answer(prompter.ask, f"Vendor ({', '.join(sorted(specs))}): ", "the vendor").strip() or None
+    if name not in specs:
+        raise JwtToolError(f"no vendor {name!r}; the catalogue has: {', '.join(sorted(specs))}")
+    return specs[name]
+
+
+def render(result: dict) -> str:
+    lines = [f"Token for the {result['vendor']} module (SecureX sends it as `Authorization: Bearer ...`):",
+             result["token"], ""]
+    if result["secret_key_is_new"]:
+        lines.append("SECRET_KEY (new; set it on the Lambda function and reuse it for every further module):")
+    else:
+        lines.append("SECRET_KEY (the one given; the function must have the same):")
+    lines += [result["secret_key"], ""]
+    if result["lambda_console"]:
+        lines += [f"Set SECRET_KEY on {result['function']} (Configuration > Environment variables):",
+                  "  " + result["lambda_console"], ""]
+    lines += ["The module's URL (`zappa status` shows the API Gateway URL):", "  " + result["module_url"], "",
+              "Create the module in SecureX:"]
+    lines += [f"  {region.upper():<5} {link}" for region, link in result["securex"].items()]
+    return "\n".join(lines)

@@ -1,10 +1,180 @@
-"""relay module_type: being written in this session (placeholder so the command line can name it)."""
+"""Print the SecureX module type JSON of a vendor, derived from its spec.
 
+    relay module-type VENDOR [--url URL] [--auth hs256|jwks] [--secret-key KEY]
+                             [--region us|eu|apjc] [--audience URL] [--stage STAGE] [--settings FILE]
+
+What SecureX needs to offer the vendor as a module: its title and description, one
+`configuration_spec` field per credential and setting (key `custom_<CLAIM>`: SecureX puts the
+value in the configuration token as claim <CLAIM>), the capabilities and supported APIs of the
+routes the spec declares, and the auth properties of the relay's mode:
+
+- hs256: `configuration-token` signed HS256 with `configuration-token-key`, the relay's SECRET_KEY
+  (`--secret-key`, else $SECRET_KEY, else a new key, printed on stderr);
+- jwks: `configuration-token` signed RS256 by SecureX, whose keys the relay fetches from
+  `custom_jwks_host` (the region's visibility host); `--audience` sets
+  `configuration-token-audience` (then the relay needs RELAY_AUDIENCE to match).
+
+The default mode is the relay's own: hs256 when a key is given, else jwks. Without `--url`, the URL
+has the deployment's shape with `<api-id>` left to fill in (`zappa status` shows it).
+Exit codes: 0 printed, 2 usage errors (unknown vendor, bad settings file).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .jwt_tool import JwtToolError, deployment_stage, module_url
+from .tokens import new_secret_key
+
+JWKS_HOST_BY_REGION = {"us": "visibility.amp.cisco.com", "eu": "visibility.eu.amp.cisco.com",
+                       "apjc": "visibility.apjc.amp.cisco.com"}
+CREDENTIAL_FIELD_TYPES = {"api_key": "api_key", "password": "password", "string": "string"}
+
+# The relay routes a spec can declare: (spec part, supported API, capability description).
+ROUTES = (
+    ("health", "health", "Checks that the relay reaches {title} with the module's credentials."),
+    ("deliberate", "deliberate/observables", "Verdicts on observables from {title}."),
+    ("observe", "observe/observables", "What {title} knows about observables: verdicts, judgements, sightings "
+                                       "and more."),
+    ("refer", "refer/observables", "Links to {title}'s pages about observables."),
+)
+
+
+def declared_routes(spec) -> list:
+    return [route for route in ROUTES
+            if (spec.health is not None if route[0] == "health" else spec.endpoint(route[0]) is not None)]
+
+
+def supported_apis(spec) -> list:
+    return [api for _, api, _ in declared_routes(spec)]
+
+
+def capabilities(spec) -> list:
+    return [{"id": name, "description": text.format(title=spec.title)} for name, _, text in declared_routes(spec)]
+
+
+def configuration_spec(spec) -> list:
+    """One field per claim the relay reads; `custom_` makes SecureX deliver it as a token claim."""
+    fields = []
+    for credential in spec.credentials:
+        field = {"key": f"custom_{credential.name}", "type": CREDENTIAL_FIELD_TYPES[credential.type],
+                 "label": credential.label, "required": credential.required}
+        if credential.tooltip:
+            field["tooltip"] = credential.tooltip
+        fields.append(field)
+    for setting in spec.settings:
+        field = {"key": f"custom_{setting.name}", "type": setting_field_type(setting), "label": setting.label,
+                 "required": False}
+        if setting.options:
+            field["options"] = [{"value": option, "label": option} for option in setting.options]
+            field["strict-options"] = True
+        if setting.default is not None:
+            field["default_value"] = setting.default
+        tooltip = setting.tooltip or setting_tooltip(setting)
+        if tooltip:
+            field["tooltip"] = tooltip
+        fields.append(field)
+    return fields
+
+
+def setting_field_type(setting) -> str:
+    if setting.type in ("integer", "boolean"):
+        return setting.type
+    return "options" if setting.options else "string"
+
+
+def setting_tooltip(setting) -> str:
+    bounds = []
+    if setting.minimum is not None:
+        bounds.append(f"at least {setting.minimum}")
+    if setting.maximum is not None:
+        bounds.append(f"at most {setting.maximum}")
+    if setting.default is not None:
+        bounds.append(f"default {json.dumps(setting.default)}")
+    return ", ".join(bounds)
+
+
+def hs256_properties(secret_key: str) -> dict:
+    return {"auth-type": "configuration-token", "configuration-token-alg": "HS256",
+            "configuration-token-key": secret_key}
+
+
+def jwks_properties(jwks_host: str, audience: str | None = None) -> dict:
+    properties = {"auth-type": "configuration-token", "configuration-token-alg": "RS256",
+                  "custom_jwks_host": jwks_host}
+    if audience:
+        properties["configuration-token-audience"] = audience.rstrip("/")
+    return properties
+
+
+def module_type(spec, url: str, auth_properties: dict) -> dict:
+    """The module type document, keys in the order SecureX's module maker writes them."""
+    description = spec.description.strip() or spec.title
+    short = description.split(". ")[0].rstrip(".") + "."
+    asked = " and ".join(c.label for c in spec.credentials) or "nothing"
+    return {
+        "title": spec.title,
+        "default_name": spec.title,
+        "short_description": short,
+        "description": f"{description}\n\nServed by the relay engine from `vendors/{spec.name}.yaml` "
+                       f"(version {spec.version}).",
+        "tips": f"When configuring {spec.title}, give the {asked} of your {spec.title} account. "
+                "The relay keeps no credentials: SecureX sends them with every request.",
+        "external_references": [{"label": label, "link": link} for label, link in spec.links],
+        "configuration_spec": configuration_spec(spec),
+        "capabilities": capabilities(spec),
+        "properties": {"url": url.rstrip("/"), "supported-apis": supported_apis(spec), **auth_properties},
+    }
+
+
+# -- the command ---------------------------------------------------------------------------------
 
 def add_arguments(parser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("vendor", help="the vendor's spec name")
+    parser.add_argument("--url", help="the module URL, e.g. "
+                                      "https://<api-id>.execute-api.<region>.amazonaws.com/dev/VENDOR")
+    parser.add_argument("--auth", choices=("hs256", "jwks"),
+                        help="the relay's RELAY_AUTH (default: hs256 when a key is given, else jwks)")
+    parser.add_argument("--secret-key", metavar="KEY",
+                        help="hs256: the relay's SECRET_KEY (default: $SECRET_KEY, else a new key)")
+    parser.add_argument("--region", choices=tuple(JWKS_HOST_BY_REGION), default="us",
+                        help="jwks: the SecureX region whose keys sign the tokens (default: us)")
+    parser.add_argument("--audience", metavar="URL", help="jwks: configuration-token-audience (default: none)")
+    parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage for the URL (default: dev)")
+    parser.add_argument("--settings", default="zappa_settings.json", metavar="FILE",
+                        help="Zappa settings for the URL (default: ./zappa_settings.json)")
+    parser.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
 
 
-def run(args) -> int:
-    print("not available yet")
-    return 2
+def run(args, environ=None, out=None, err=None) -> int:
+    from .cli import _specs
+    environ = os.environ if environ is None else environ
+    out, err = out or sys.stdout, err or sys.stderr
+    specs = _specs(args.vendors)
+    spec = specs.get(args.vendor)
+    if spec is None:
+        print(f"relay module-type: no vendor {args.vendor!r}; the catalogue has: {', '.join(sorted(specs))}", file=err)
+        return 2
+    url = args.url
+    if not url:
+        try:
+            url = module_url(deployment_stage(args.settings, args.stage), args.stage, spec.name)
+        except JwtToolError as problem:
+            print(f"relay module-type: {problem}", file=err)
+            return 2
+        print(f"note: replace <api-id> in properties.url ({url}), or give --url", file=err)
+    secret_key = args.secret_key or environ.get("SECRET_KEY")
+    mode = args.auth or ("hs256" if secret_key else "jwks")
+    if mode == "hs256":
+        if not secret_key:
+            secret_key = new_secret_key()
+            print(f"note: new SECRET_KEY {secret_key}: set it on the relay's Lambda function", file=err)
+        print("note: configuration-token-key is the relay's SECRET_KEY: keep this document private", file=err)
+        properties = hs256_properties(secret_key)
+    else:
+        properties = jwks_properties(JWKS_HOST_BY_REGION[args.region], args.audience)
+        if args.audience:
+            print(f"note: set RELAY_AUDIENCE={args.audience.rstrip('/')} on the relay", file=err)
+    print(json.dumps(module_type(spec, url, properties), indent=2), file=out)
+    return 0

@@ -1,0 +1,11 @@
+"""The relay as a WSGI application built from the environment: `engine.wsgi:app`.
+
+Zappa's `app_function` (`engine.wsgi.app`) and gunicorn (`gunicorn engine.wsgi:app`) both import
+this module. Building the app here, at import, puts the loading of every vendor spec (schema
+check, compiled expressions) into the process's start: on Lambda that is the init phase, which runs
+before the first request and with a full CPU. Configuration comes from the environment once
+(engine/config.py); a catalogue that does not load stops the start, with every problem listed.
+"""
+from .app import create_app
+
+app = create_app()
