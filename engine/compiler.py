@@ -372,6 +372,7 @@ class Compiler:
                        "json: sends a JSON body, form: a form-encoded one; keep one", key=True)
         return Step(
             name=name, url=url_template, once=step.get("once", "per observable"), method=step.get("method", "GET"),
+            condition=self.expression(step["if"], path + ("if",), frozenset(names)) if "if" in step else None,
             url_safe=step.get("url_safe", ""),
             query=self.pairs(step.get("query", {}), path + ("query",), frozenset(names)),
             headers=self.pairs(step.get("headers", {}), path + ("headers",), frozenset(names)),

@@ -89,6 +89,8 @@ class Gathered:
 def run_step(step: Step, scope: Scope, work: Work):
     """Call the vendor for one step; returns the step's value or raises StepSkipped / StepFailed."""
     http = work.spec.http
+    if step.condition is not None and not truthy(_evaluate_step_condition(step, scope, work)):
+        return None  # a call this observable does not need (e.g. a type-specific endpoint)
     request = build_request(step, scope, work)
     result = work.client.send(request, step.timeout or http.timeout)
     call = Call(step.name, request, result)
@@ -117,6 +119,13 @@ def run_step(step: Step, scope: Scope, work: Work):
                                                                scope)
         raise StepFailed(call.error) from None
     return call.value
+
+
+def _evaluate_step_condition(step: Step, scope: Scope, work: Work):
+    try:
+        return step.condition.evaluate(scope)
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("if",), failure.reason, scope)) from None
 
 
 def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:

@@ -1,4 +1,4 @@
-"""How a step reads a successful answer's body: as JSON, as text, or as an HTML table.
+"""How a step reads a successful answer's body: as JSON, NDJSON, text, or an HTML table.
 
 The HTML table reader takes the n-th `<table>` of a page, keeps the rows made of `<td>` cells
 (header rows of `<th>` are skipped), names the cells after the declared columns, and, given a
@@ -6,6 +6,7 @@ The HTML table reader takes the n-th `<table>` of a page, keeps the rows made of
 """
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 from .spec import HtmlTableReader
@@ -19,6 +20,8 @@ class UnreadableBody(ValueError):
 def read_body(reader, answer: VendorAnswer):
     if reader == "text":
         return answer.text
+    if reader == "ndjson":
+        return read_ndjson(answer.text)
     if isinstance(reader, HtmlTableReader):
         return read_html_table(answer.text, reader)
     if not answer.content.strip():
@@ -28,6 +31,18 @@ def read_body(reader, answer: VendorAnswer):
     except ValueError:
         preview = answer.text[:80].replace("\n", " ")
         raise UnreadableBody(f"the answer is not JSON (starts with {preview!r})") from None
+
+
+def read_ndjson(text: str) -> list:
+    """One JSON value a line (blank lines skipped), as vendors such as DNSDB stream their records."""
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except (ValueError, RecursionError):
+                raise UnreadableBody(f"line {number} of the answer is not JSON") from None
+    return records
 
 
 def read_html_table(html: str, reader: HtmlTableReader):

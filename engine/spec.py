@@ -93,6 +93,7 @@ class Step:
     url: Template | str
     once: str = "per observable"
     method: str = "GET"
+    condition: Expression | None = None  # `if:` the call is made only when true
     url_safe: str = ""  # characters left unescaped when values are put into the URL
     query: tuple = ()  # ((name, template-or-constant), ...)
     headers: tuple = ()
@@ -100,7 +101,7 @@ class Step:
     form: tuple | None = None
     use_auth: bool = True
     timeout: float | None = None
-    read: object = "json"  # "json", "text" or HtmlTableReader
+    read: object = "json"  # "json", "ndjson", "text" or HtmlTableReader
     result: Expression | None = None
     errors: tuple = ()
     path: tuple = ()
