@@ -1,6 +1,8 @@
 """The relay's answer shapes: `{"data": ...}`, `{"errors": [...]}`, or both."""
 from __future__ import annotations
 
+import json
+
 
 def enveloped(data, errors: list) -> dict:
     """Data next to errors; empty data is left out when there are errors."""
@@ -20,5 +22,21 @@ def endpoint_answer(route: str, gathered) -> dict:
     """What /deliberate, /observe or /refer answers for what the flows gathered."""
     if route == "refer":
         return enveloped(gathered.outputs.get("references", []), gathered.errors)
-    data = {key: {"count": len(docs), "docs": docs} for key, docs in gathered.outputs.items() if docs}
+    data = {}
+    for key, docs in gathered.outputs.items():
+        docs = without_repeats(docs)
+        if docs:
+            data[key] = {"count": len(docs), "docs": docs}
     return enveloped(data, gathered.errors)
+
+
+def without_repeats(docs: list) -> list:
+    """A document made again for another observable (same id, same content) is answered once."""
+    seen, kept = set(), []
+    for doc in docs:
+        marker = (doc.get("id"), json.dumps(doc, sort_keys=True)) if isinstance(doc, dict) and doc.get("id") else None
+        if marker is None or marker not in seen:
+            kept.append(doc)
+            if marker:
+                seen.add(marker)
+    return kept

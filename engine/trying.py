@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import requests
 
@@ -192,6 +193,11 @@ def _secrets(spec, claims: dict) -> list:
     return sorted(set(values), key=len, reverse=True)
 
 
+def spellings(secret: str) -> list:
+    """Every way a credential can appear in a trace: as given, and percent-encoded into a URL."""
+    return sorted({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}, key=len, reverse=True)
+
+
 def ctim_problems(endpoint: str, answer: dict) -> list:
     data = answer.get("data")
     if data is None or endpoint == "health":
@@ -204,8 +210,8 @@ def ctim_problems(endpoint: str, answer: dict) -> list:
 def redact(value, secrets: list):
     if isinstance(value, str):
         for secret in secrets:
-            if secret:
-                value = value.replace(secret, REDACTED)
+            for spelling in spellings(secret) if secret else ():
+                value = value.replace(spelling, REDACTED)
         return value
     if isinstance(value, list):
         return [redact(item, secrets) for item in value]
@@ -288,12 +294,14 @@ def _short_json(value, limit: int = 400) -> str:
 
 def record_case(trace: Trace, folder: Path) -> Path:
     """Save the exchange in the conformance case format, credentials replaced by placeholders."""
-    placeholders = {secret: f"recorded-{index}" for index, secret in enumerate(trace.secrets)}
+    # One placeholder per credential, for every spelling of it, so the case replays consistently.
+    placeholders = [(spelling, f"recorded-{index}") for index, secret in enumerate(trace.secrets)
+                    for spelling in spellings(secret)]
 
     def scrub(value):
         if isinstance(value, str):
-            for secret, placeholder in placeholders.items():
-                value = value.replace(secret, placeholder)
+            for spelling, placeholder in placeholders:
+                value = value.replace(spelling, placeholder)
             return value
         if isinstance(value, list):
             return [scrub(item) for item in value]

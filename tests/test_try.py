@@ -104,3 +104,15 @@ def test_ctim_problems_are_listed(capsys, tmp_path):
 def test_usage_problems_are_explained(capsys, args, message):
     assert main(["try", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_key_with_url_characters_is_recorded_as_one_placeholder(capsys, tmp_path):
+    odd_key = "k/ey+with=odd&chars"
+    assert main(["try", "abuseipdb", "ip", "192.0.2.45", "--replay", "examples", "--claim", f"key={odd_key}",
+                 "--record", str(tmp_path)]) == 0
+    [case_file] = (tmp_path / "abuseipdb").glob("*.json")
+    text = case_file.read_text()
+    assert "odd" not in text and "recorded-0" in text
+    capsys.readouterr()
+    assert main(["conformance", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "1 passed, 0 failed"
