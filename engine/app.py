@@ -11,9 +11,12 @@ as a relay error, never as a stack trace.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
+from urllib.parse import quote, quote_plus
 
-from flask import Flask, Response, json, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, g, json, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
 from .config import RelayConfig
@@ -22,7 +25,8 @@ from .errors import RelayError
 from .expressions import EvaluationError, Scope, Template
 from .flows import Work, run_endpoint, run_health
 from .loader import load_specs
-from .observables import InvalidInput, parse_json_body, supported_observables, validate_observables
+from .observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
+                          validate_observables)
 from .runtime import Runtime
 from .spec import Spec
 from .vendor_http import VendorClient
@@ -66,8 +70,9 @@ class Relay:
         if route == "health":
             if spec.health is None:
                 return None
-            errors = run_health(self.work(spec, url_root)).errors
-            return errors_only(errors) if errors else {"data": {"status": "ok"}}
+            work = self.work(spec, url_root)
+            errors = run_health(work).errors
+            return self.redacted(errors_only(errors), work) if errors else {"data": {"status": "ok"}}
         if route in ("deliberate", "observe", "refer"):
             if spec.endpoint(route) is None:
                 return None
@@ -77,19 +82,103 @@ class Relay:
     def enrich(self, spec: Spec, route: str, url_root: str):
         empty = [] if route == "refer" else {}
         try:
-            observables = validate_observables(parse_json_body(request.get_data(cache=True)))
+            raw = request.get_data(cache=True)
+        except RequestEntityTooLarge:  # a Content-Length beyond the maximum: refused before it is read
+            raw = None
+        if raw is None or len(raw) > MAX_BODY_BYTES:  # a streamed body is cut one byte past the maximum
+            return errors_only([input_error(spec, InvalidInput({"_schema": [TOO_LARGE]}))])
+        try:
+            observables = validate_observables(parse_json_body(raw))
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
         observables = supported_observables(observables, spec.observable_types)
         if not observables:  # nothing to look up: answer before reading the token, as Cisco's relays do
             return {"data": empty}
-        return endpoint_answer(route, run_endpoint(self.work(spec, url_root), route, observables))
+        work = self.work(spec, url_root)
+        return self.redacted(endpoint_answer(route, run_endpoint(work, route, observables)), work)
+
+    def redacted(self, body: dict, work: Work) -> dict:
+        """Error messages without the request's credentials: a vendor may echo its API key back
+        (an error page quoting the URL), and a spec's message template may show that text."""
+        secrets = secret_forms(list(work.credentials.values()) + [self.config.secret_key])
+        for error in body.get("errors", ()):
+            for secret in secrets:
+                error["message"] = error["message"].replace(secret, REDACTED)
+        return body
 
     def work(self, spec: Spec, url_root: str) -> Work:
         claims = self.authenticator.claims(request.headers.get("Authorization"), url_root)
         credentials = required_credentials(claims, spec)
+        g.secrets_in_flight = SECRETS_OUT_OF_LOGS.add(credentials.values())  # until the request ends
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
         return Work(spec, self.clients[spec.name], self.runtime, credentials, settings)
+
+
+REDACTED = "<redacted>"
+MIN_SECRET_LENGTH = 4  # shorter values are no secret worth mangling messages for ("HTTP 429" holds "42")
+
+
+def secret_forms(values) -> list:
+    """Each secret as it may appear in text: as is, and percent-encoded as in a URL path or query."""
+    forms = set()
+    for value in values:
+        if value and len(str(value)) >= MIN_SECRET_LENGTH:
+            forms |= {str(value), quote(str(value), safe=""), quote_plus(str(value), safe="")}
+    return sorted(forms, key=len, reverse=True)
+
+
+class SecretsOutOfLogs(logging.Filter):
+    """Log records never carry a credential of a request being served, nor SECRET_KEY.
+
+    Installed on the engine's and urllib3's loggers: whatever put a secret into a message or an
+    exception's text (a library quoting a URL, a spec failing on a credential), it is cut out of
+    the record, traceback included, before any handler sees it.
+    """
+
+    LOGGERS = ("relay", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response")
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._in_flight: Counter = Counter()
+
+    def install(self) -> "SecretsOutOfLogs":
+        for name in self.LOGGERS:
+            if self not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(self)
+        return self
+
+    def add(self, values) -> list:
+        forms = secret_forms(values)
+        with self._lock:
+            self._in_flight.update(forms)
+        return forms
+
+    def discard(self, forms: list) -> None:
+        with self._lock:
+            self._in_flight.subtract(forms)
+            self._in_flight += Counter()  # drop the forms no request holds any more
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = sorted(self._in_flight, key=len, reverse=True)
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed log call: leave it to logging's own error report
+            return True
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for secret in secrets:
+            message = message.replace(secret, REDACTED)
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, REDACTED)
+        record.msg, record.args = message, None
+        return True
+
+
+SECRETS_OUT_OF_LOGS = SecretsOutOfLogs()
 
 
 def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
@@ -127,7 +216,11 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
         raise ValueError(f"RELAY_VENDOR={config.root_vendor!r}, but there is no vendors/{config.root_vendor}.yaml")
     relay = Relay(specs, config, runtime, authenticator or build_authenticator(config, runtime))
 
+    SECRETS_OUT_OF_LOGS.install().add([config.secret_key])
     app = Flask("relay")
+    # One byte more than the maximum is read, so a longer body (streamed without Content-Length,
+    # which Werkzeug cuts silently) shows itself and is refused as too large, not as bad JSON.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     app.url_map.strict_slashes = False
     app.config["RELAY"] = relay
 
@@ -152,6 +245,10 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
                          methods=[method])
         if config.root_vendor:
             app.add_url_rule(path, f"{route}-root", lambda route=route: serve(route, None), methods=[method])
+
+    @app.teardown_request
+    def forget_secrets(_error):
+        SECRETS_OUT_OF_LOGS.discard(g.pop("secrets_in_flight", []))
 
     app.register_error_handler(HTTPException, framework_error)
     return app

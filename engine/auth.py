@@ -18,6 +18,7 @@ import jwt
 import requests
 
 from .errors import authorization_error
+from .vendor_http import VendorFault, read_body
 
 DEFAULT_JWKS_HOSTS = ("visibility.amp.cisco.com", "visibility.eu.amp.cisco.com",
                       "visibility.apjc.amp.cisco.com")
@@ -45,20 +46,20 @@ class JwksFetchError(Exception):
 
 
 def fetch_jwks_over_https(session: requests.Session, host: str) -> dict:
-    """GET https://<host>/.well-known/jwks (never plain HTTP, never a redirect, bounded)."""
+    """GET https://<host>/.well-known/jwks (never plain HTTP, never a redirect, bounded in size and
+    in time: JWKS_TIMEOUT is a deadline for the whole fetch, so a host dripping bytes is given up on)."""
+    deadline = time.monotonic() + JWKS_TIMEOUT
     try:
         response = session.get(f"https://{host}/.well-known/jwks", timeout=JWKS_TIMEOUT,
                                allow_redirects=False, stream=True)
         try:
             if response.status_code != 200:
                 raise JwksFetchError(f"HTTP {response.status_code}")
-            content = b""
-            for chunk in response.iter_content(chunk_size=65536):
-                content += chunk
-                if len(content) > JWKS_MAX_BYTES:
-                    raise JwksFetchError("JWKS document too large")
+            content = read_body(response, deadline, JWKS_TIMEOUT, JWKS_MAX_BYTES)
         finally:
             response.close()
+        if isinstance(content, VendorFault):
+            raise JwksFetchError(content.message)
         document = requests.models.complexjson.loads(content)
     except (requests.RequestException, ValueError, RecursionError) as problem:  # deep nesting: RecursionError
         raise JwksFetchError(str(problem)[:200]) from None

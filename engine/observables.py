@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 MAX_OBSERVABLES = 1000
 MAX_VALUE_LENGTH = 8192
+MAX_BODY_BYTES = 10 * 1024 * 1024  # a request body; API Gateway's own limit is 10 MB as well
 
 MISSING = "Missing data for required field."
 BLANK = "Field may not be blank."
 NOT_TEXT = "Not a valid string."
 UNKNOWN_FIELD = "Unknown field."
 INVALID_TYPE = "Invalid input type."
+TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES} bytes."
 
 
 class InvalidInput(ValueError):
@@ -48,7 +50,7 @@ def parse_json_body(raw: bytes):
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
 
 
@@ -82,13 +84,22 @@ def validate_observables(body) -> list[Observable]:
 def _field_problem(item: dict, field: str) -> str | None:
     if field not in item or item[field] is None:
         return MISSING
-    if not isinstance(item[field], str):
+    if not isinstance(item[field], str) or not _encodable(item[field]):
         return NOT_TEXT
     if not item[field].strip():
         return BLANK
     if len(item[field]) > MAX_VALUE_LENGTH:
         return f"Longer than maximum length {MAX_VALUE_LENGTH}."
     return None
+
+
+def _encodable(text: str) -> bool:
+    """JSON may carry lone surrogates (\\ud800), which no URL, header or UTF-8 body can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def supported_observables(observables: list[Observable], supported: frozenset) -> list[Observable]:

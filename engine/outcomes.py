@@ -3,10 +3,15 @@
 Rules are tried in order (the step's own, then the spec's `http.errors`, then the defaults below);
 the first that matches decides: `accept` (use the answer), `skip` (no data for this observable, no
 error) or `error` (a RelayError whose message template sees status, headers, body, reason, fault).
+
+Rate limits: the relay never waits and retries inside a request (SecureX would time out first and a
+retry spends more of the customer's quota); a 429 answers at once, by default as `too many requests`
+saying when the vendor asked to be called again (its Retry-After header).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from .errors import RelayError
 from .expressions import EvaluationError, Scope, Template
@@ -34,7 +39,11 @@ def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendo
                 return ACCEPT
             if rule.outcome == "skip":
                 return SKIP
-            return Outcome("error", RelayError(rule.code, render_message(rule.message, rule_scope), rule.type))
+            message = render_message(rule.message, rule_scope)
+            if message is None:  # the template found nothing to say (e.g. no JSON body): say what happened
+                fallback = default_outcome(result, vendor_title).error
+                message = fallback.message if fallback else unexpected(result, vendor_title)
+            return Outcome("error", RelayError(rule.code, message, rule.type))
     return default_outcome(result, vendor_title)
 
 
@@ -42,7 +51,9 @@ def outcome_facts(result: VendorAnswer | VendorFault) -> dict:
     if isinstance(result, VendorFault):
         return {"status": None, "headers": {}, "body": None, "reason": None,
                 "fault": {"kind": result.kind, "message": result.message}}
-    return {"status": result.status, "headers": result.headers, "body": result.body_for_errors(),
+    # Header names as sent, and in lower case too: `headers."retry-after"` works whatever the vendor's case.
+    headers = {**{name.lower(): value for name, value in result.headers.items()}, **result.headers}
+    return {"status": result.status, "headers": headers, "body": result.body_for_errors(),
             "reason": result.reason, "fault": None}
 
 
@@ -61,15 +72,15 @@ def matches(rule: ErrorRule, result, scope: Scope) -> bool:
     return True
 
 
-def render_message(message, scope: Scope) -> str:
+def render_message(message, scope: Scope) -> str | None:
+    """The rule's message; None when its template renders to nothing (or fails on this answer)."""
     if not isinstance(message, Template):
         return str(message)
     try:
         value = message.render(scope)
     except EvaluationError:
         value = None
-    return value if isinstance(value, str) and value else (str(value) if value not in (None, "") else
-                                                            "Something went wrong.")
+    return value if isinstance(value, str) and value else (str(value) if value not in (None, "") else None)
 
 
 def default_outcome(result, title: str) -> Outcome:
@@ -83,5 +94,26 @@ def default_outcome(result, title: str) -> Outcome:
         return Outcome("error", RelayError("unknown", f"{title}: {result.message}."))
     if result.ok:
         return ACCEPT
+    if result.status == 429:
+        wait = retry_after(result.headers)
+        later = f"retry after {wait}" if wait else "please, try again later"
+        return Outcome("error", RelayError("too many requests",
+                                           f"Too many requests have been made to {title}: {later}."))
+    return Outcome("error", RelayError("unknown", unexpected(result, title)))
+
+
+def unexpected(result: VendorAnswer, title: str) -> str:
     reason = f" {result.reason}" if result.reason else ""
-    return Outcome("error", RelayError("unknown", f"Unexpected response from {title}: HTTP {result.status}{reason}."))
+    return f"Unexpected response from {title}: HTTP {result.status}{reason}."
+
+
+def retry_after(headers: dict) -> str | None:
+    """A vendor's Retry-After as words: "30 seconds", or the HTTP date it sent; None when absent or unusable."""
+    value = next((str(v).strip() for k, v in headers.items() if k.lower() == "retry-after"), "")
+    if value.isdigit():
+        return f"{int(value)} seconds"
+    try:
+        parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value[:64]

@@ -1,32 +1,41 @@
 """The one way the engine talks to vendors: a requests.Session with timeouts, TLS checks and limits.
 
 `VendorClient.send` never raises for network trouble: it returns a `VendorAnswer` (any HTTP status)
-or a `VendorFault` (ssl, connection, timeout, oversized, redirect), and `outcomes.decide` turns
+or a `VendorFault` (ssl, connection, timeout, oversized, redirect, path), and `outcomes.decide` turns
 either into a relay outcome. Redirects are followed only within the same origin, and
 `RELAY_UPSTREAM_<NAME>` can send every call of a vendor to another origin (path and query kept).
+
+The call's timeout is a deadline for the whole exchange, body included, and fault messages never
+carry the request URL (its query may hold an API key), so they are safe to show and to log.
 """
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
+READ_SIZE = 65536
 
 
 @dataclass(frozen=True)
 class VendorRequest:
     method: str
     url: str
-    params: tuple = ()  # ((name, value), ...) in the order sent
-    headers: dict = field(default_factory=dict)
-    json: object = None
-    form: tuple | None = None
+    # Left out of repr(): these carry credentials, and a repr ends up in tracebacks and debuggers.
+    params: tuple = field(default=(), repr=False)  # ((name, value), ...) in the order sent
+    headers: dict = field(default_factory=dict, repr=False)
+    json: object = field(default=None, repr=False)
+    form: tuple | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class VendorAnswer:
 
 @dataclass(frozen=True)
 class VendorFault:
-    kind: str  # ssl, connection, timeout, oversized, redirect
+    kind: str  # ssl, connection, timeout, oversized, redirect, path
     message: str
 
 
@@ -74,6 +83,11 @@ class VendorClient:
 
     def send(self, request: VendorRequest, timeout: float) -> VendorAnswer | VendorFault:
         deadline = time.monotonic() + timeout
+        if _has_dot_segment(request.url):
+            # HTTP clients remove `.`/`..` path segments, so a value like `..` would climb out of
+            # the path the spec wrote (/ip/../admin is sent as /admin): refuse rather than send.
+            return VendorFault("path", "the request path would contain a '.' or '..' segment "
+                                       "(from an observable value?), which the relay does not send")
         url = self.redirected(request.url)
         method, body_kwargs = request.method, _body(request)
         for _ in range(MAX_REDIRECTS + 1):
@@ -110,10 +124,12 @@ class VendorClient:
             return VendorFault("ssl", verify_message(problem))
         except (requests.exceptions.Timeout,) as problem:
             return VendorFault("timeout", f"no answer within {timeout:g} s")
-        except (requests.exceptions.ConnectionError, requests.exceptions.InvalidURL) as problem:
-            return VendorFault("connection", _first_line(problem))
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, UnicodeError) as problem:
+            # Their texts quote the URL or the header value (an API key, maybe): name the kind only.
+            return VendorFault("connection", f"the request cannot be sent ({type(problem).__name__}: "
+                                             "a URL or header value HTTP cannot carry)")
         except requests.exceptions.RequestException as problem:
-            return VendorFault("connection", _first_line(problem))
+            return VendorFault("connection", fault_message(problem))
         try:
             content = self._read_body(response, deadline, timeout)
         finally:
@@ -124,19 +140,57 @@ class VendorClient:
                             response.url or url)
 
     def _read_body(self, response, deadline: float, timeout: float):
-        chunks, size = [], 0
+        return read_body(response, deadline, timeout, self.max_body_bytes)
+
+
+def read_body(response, deadline: float, timeout: float, max_bytes: int) -> bytes | VendorFault:
+    """A streamed response's body, read while the deadline lasts (a vendor dripping bytes slowly
+    is a timeout) and up to `max_bytes` (decompressed).
+
+    A socket read timeout alone restarts with every byte received, and a 64 KiB read waits for
+    64 KiB, so each read is a single `read1` (whatever has arrived) and the socket may wait only
+    until the deadline.
+    """
+    chunks, size = [], 0
+    read = _reader(response)
+    try:
+        while True:
+            _wait_at_most(response, deadline - time.monotonic())
+            chunk = read()
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                return VendorFault("oversized", f"the answer exceeds {max_bytes} bytes")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                return VendorFault("timeout", f"no complete answer within {timeout:g} s")
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as problem:
+        if isinstance(problem, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout,
+                                socket.timeout)) or "timed out" in str(problem).lower():
+            return VendorFault("timeout", f"no complete answer within {timeout:g} s")
+        return VendorFault("connection", fault_message(problem))
+    return b"".join(chunks)
+
+
+def _reader(response):
+    """A function returning the next piece of the decoded body (b"" at its end)."""
+    raw = response.raw
+    if isinstance(raw, urllib3.response.BaseHTTPResponse) and hasattr(raw, "read1"):
+        # read1 returns what has arrived (one socket read) and bounds decompression to READ_SIZE
+        return lambda: raw.read1(READ_SIZE, decode_content=True)
+    pieces = response.iter_content(chunk_size=8192)  # other transports (replayed answers, urllib3 1.x)
+    return lambda: next(pieces, b"")
+
+
+def _wait_at_most(response, seconds: float) -> None:
+    """Let the next socket read wait no longer than the call's deadline (best effort)."""
+    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    if sock is not None:
         try:
-            for chunk in response.iter_content(chunk_size=65536):
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    return VendorFault("oversized", f"the answer exceeds {self.max_body_bytes} bytes")
-                if time.monotonic() > deadline:  # a slow drip must not outlive the call's deadline
-                    return VendorFault("timeout", f"no complete answer within {timeout:g} s")
-                chunks.append(chunk)
-        except requests.exceptions.RequestException as problem:
-            kind = "timeout" if "timed out" in str(problem).lower() else "connection"
-            return VendorFault(kind, _first_line(problem))
-        return b"".join(chunks)
+            sock.settimeout(max(seconds, 0.001))
+        except OSError:
+            pass
 
 
 def _body(request: VendorRequest) -> dict:
@@ -152,8 +206,37 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _first_line(problem: Exception) -> str:
+def _has_dot_segment(url: str) -> bool:
+    return any(unquote(segment) in (".", "..") for segment in urlsplit(url).path.split("/"))
+
+
+def _first_line(problem: BaseException) -> str:
     return (str(problem).splitlines() or [type(problem).__name__])[0][:300]
+
+
+_WITH_URL = re.compile(r"\s*with url: \S*")
+_QUERY = re.compile(r"\?[^\s'\"()]*")
+
+
+def without_query(text: str) -> str:
+    """Text about a request with every URL query string cut out (it may hold an API key)."""
+    return _QUERY.sub("?...", _WITH_URL.sub("", text))
+
+
+def fault_message(problem: BaseException) -> str:
+    """Why a call failed, from the innermost cause (e.g. "[Errno 111] Connection refused"); never a URL.
+
+    requests and urllib3 wrap the cause in errors whose text quotes the request URL, query and all.
+    """
+    message, seen, current = "", set(), problem
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = _first_line(current) if str(current) else ""
+        message = text or message
+        nested = [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+        current = getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException) \
+            else (nested[-1] if nested else current.__cause__ or current.__context__)
+    return without_query(message or type(problem).__name__)
 
 
 def verify_message(problem: BaseException) -> str:
@@ -161,11 +244,28 @@ def verify_message(problem: BaseException) -> str:
     seen, pending = set(), [problem]
     while pending:
         current = pending.pop()
-        if current is None or id(current) in seen:
+        if not isinstance(current, BaseException) or id(current) in seen:  # ssl.SSLError.reason is a str
             continue
         seen.add(id(current))
         if isinstance(current, ssl.SSLCertVerificationError) and getattr(current, "verify_message", None):
             return current.verify_message
         pending += [getattr(current, "reason", None), current.__cause__, current.__context__]
         pending += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-    return _first_line(problem)
+    return fault_message(problem)  # not a certificate problem (e.g. the port does not speak TLS)
+
+
+class _TargetHiding(logging.Filter):
+    """urllib3's debug lines quote each request's target, whose path or query may hold an API key
+    (some vendors take it in the path): log them without it; method, host and status stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple("<target>" if isinstance(arg, str) and (arg.startswith("/") or "://" in arg)
+                                else arg for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = without_query(record.msg)
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection", "urllib3.response"):
+    logging.getLogger(_name).addFilter(_TargetHiding())
