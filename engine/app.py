@@ -11,9 +11,6 @@ as a relay error, never as a stack trace.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter
-from urllib.parse import quote, quote_plus
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -27,6 +24,7 @@ from .flows import Work, run_endpoint, run_health
 from .loader import load_specs
 from .observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
+from .redaction import SECRETS_OUT_OF_LOGS, redact, secret_forms
 from .runtime import Runtime
 from .spec import Spec
 from .vendor_http import VendorClient
@@ -102,8 +100,7 @@ class Relay:
         (an error page quoting the URL), and a spec's message template may show that text."""
         secrets = secret_forms(list(work.credentials.values()) + [self.config.secret_key])
         for error in body.get("errors", ()):
-            for secret in secrets:
-                error["message"] = error["message"].replace(secret, REDACTED)
+            error["message"] = redact(error["message"], secrets)
         return body
 
     def work(self, spec: Spec, url_root: str) -> Work:
@@ -114,71 +111,6 @@ class Relay:
         return Work(spec, self.clients[spec.name], self.runtime, credentials, settings)
 
 
-REDACTED = "<redacted>"
-MIN_SECRET_LENGTH = 4  # shorter values are no secret worth mangling messages for ("HTTP 429" holds "42")
-
-
-def secret_forms(values) -> list:
-    """Each secret as it may appear in text: as is, and percent-encoded as in a URL path or query."""
-    forms = set()
-    for value in values:
-        if value and len(str(value)) >= MIN_SECRET_LENGTH:
-            forms |= {str(value), quote(str(value), safe=""), quote_plus(str(value), safe="")}
-    return sorted(forms, key=len, reverse=True)
-
-
-class SecretsOutOfLogs(logging.Filter):
-    """Log records never carry a credential of a request being served, nor SECRET_KEY.
-
-    Installed on the engine's and urllib3's loggers: whatever put a secret into a message or an
-    exception's text (a library quoting a URL, a spec failing on a credential), it is cut out of
-    the record, traceback included, before any handler sees it.
-    """
-
-    LOGGERS = ("relay", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.response")
-
-    def __init__(self):
-        super().__init__()
-        self._lock = threading.Lock()
-        self._in_flight: Counter = Counter()
-
-    def install(self) -> "SecretsOutOfLogs":
-        for name in self.LOGGERS:
-            if self not in logging.getLogger(name).filters:
-                logging.getLogger(name).addFilter(self)
-        return self
-
-    def add(self, values) -> list:
-        forms = secret_forms(values)
-        with self._lock:
-            self._in_flight.update(forms)
-        return forms
-
-    def discard(self, forms: list) -> None:
-        with self._lock:
-            self._in_flight.subtract(forms)
-            self._in_flight += Counter()  # drop the forms no request holds any more
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = sorted(self._in_flight, key=len, reverse=True)
-        if not secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):  # a malformed log call: leave it to logging's own error report
-            return True
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in secrets:
-            message = message.replace(secret, REDACTED)
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
-        record.msg, record.args = message, None
-        return True
-
-
-SECRETS_OUT_OF_LOGS = SecretsOutOfLogs()
 
 
 def input_error(spec: Spec, problem: InvalidInput) -> RelayError:

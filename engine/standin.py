@@ -7,6 +7,7 @@ path (exact) or a path prefix (for URLs with the observable in the path); the lo
 """
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,8 +99,7 @@ class StandInVendor:
             def log_message(self, *args):  # quiet: the relay logs what matters
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer((self.host, self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
@@ -115,6 +115,15 @@ class StandInVendor:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up early (a timeout test, a relay giving up) is no error of the stand-in."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def routes_from_examples(spec: Spec) -> list:

@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import requests
 
@@ -26,13 +25,13 @@ from .envelope import endpoint_answer, errors_only
 from .errors import RelayError
 from .flows import Work, run_endpoint, run_health
 from .observables import Observable
+from .redaction import redact, secret_forms, spellings
 from .runtime import FrozenClock, PinnedClock, Runtime
 from .tokens import demo_claims
 from .vendor_http import VendorAnswer, VendorClient
 
 ENDPOINTS = ("observe", "deliberate", "refer", "health")
 PREVIEW_CHARS = 1200
-REDACTED = "<redacted>"
 
 
 class TryError(Exception):
@@ -109,7 +108,7 @@ class Trace:
         return not self.answer.get("errors") and not self.problems
 
     def redact(self, value):
-        return redact(value, self.secrets)
+        return redact(value, secret_forms(self.secrets))
 
     def to_json(self) -> dict:
         return self.redact({
@@ -193,10 +192,6 @@ def _secrets(spec, claims: dict) -> list:
     return sorted(set(values), key=len, reverse=True)
 
 
-def spellings(secret: str) -> list:
-    """Every way a credential can appear in a trace: as given, and percent-encoded into a URL."""
-    return sorted({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}, key=len, reverse=True)
-
 
 def ctim_problems(endpoint: str, answer: dict) -> list:
     data = answer.get("data")
@@ -206,19 +201,6 @@ def ctim_problems(endpoint: str, answer: dict) -> list:
 
 
 # -- presenting ---------------------------------------------------------------------------------
-
-def redact(value, secrets: list):
-    if isinstance(value, str):
-        for secret in secrets:
-            for spelling in spellings(secret) if secret else ():
-                value = value.replace(spelling, REDACTED)
-        return value
-    if isinstance(value, list):
-        return [redact(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
-    return value
-
 
 def full_url(request) -> str:
     return requests.Request(request.method, request.url, params=list(request.params)).prepare().url

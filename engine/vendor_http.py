@@ -122,7 +122,7 @@ class VendorClient:
                 timeout=(min(remaining, 5.0), remaining), allow_redirects=False, stream=True, **body_kwargs)
         except requests.exceptions.SSLError as problem:
             return VendorFault("ssl", verify_message(problem))
-        except (requests.exceptions.Timeout,) as problem:
+        except (requests.exceptions.Timeout,):
             return VendorFault("timeout", f"no answer within {timeout:g} s")
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, UnicodeError) as problem:
             # Their texts quote the URL or the header value (an API key, maybe): name the kind only.

@@ -1,8 +1,5 @@
 """relay demo: the printed curl command really works against the running relay."""
-import io
-import re
 import shlex
-import threading
 
 import requests
 

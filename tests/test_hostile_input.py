@@ -15,7 +15,7 @@ import pytest
 
 from engine import load_spec
 from engine.observables import MAX_BODY_BYTES, MAX_OBSERVABLES, MAX_VALUE_LENGTH
-from tests.support.misbehaving import Answer, MisbehavingVendor, RelayAgainst, by_query
+from tests.support.misbehaving import Answer, MisbehavingVendor, RelayAgainst
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = load_spec(ROOT / "vendors" / "abuseipdb.yaml")

@@ -13,9 +13,6 @@ requests would really put on the wire, after its own parsing and normalisation.
 from __future__ import annotations
 
 import io
-import json
-import textwrap
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -26,7 +23,7 @@ from hypothesis import strategies as st
 from engine.cli import main as relay_command
 from engine.errors import SpecErrors
 from engine.loader import load_spec
-from tests.support.misbehaving import Answer, MisbehavingVendor, RelayAgainst, json_answer
+from tests.support.misbehaving import MisbehavingVendor, RelayAgainst, json_answer
 
 HOST = "api.acme.test"
 HOSTILE = ["..", ".", "../", "/", "\\", "@", "#", "?", ":", "%", "%2e", "%2E%2e", "%2F", "%00", "\r", "\n", "\r\n",
@@ -38,7 +35,7 @@ VALUES = st.one_of(
     st.text(min_size=1, max_size=30),
     st.sampled_from(["..", ".", "../../admin", "@evil.test", "#frag", "?q=1", "\r\nHost: evil.test",
                      "évil", "https://evil.test/", f"https://{HOST}@evil.test/", f"https://{HOST}#@evil.test",
-                     f"https://{HOST}\\@evil.test", f".evil.test", f"{HOST}.evil.test", ":8443/x"]),
+                     f"https://{HOST}\\@evil.test", ".evil.test", f"{HOST}.evil.test", ":8443/x"]),
 )
 FUZZ = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -172,7 +169,7 @@ def test_a_value_in_the_query_is_one_parameter(relays, value, query):
     assert urlsplit(request.url).query == query
 
 
-@pytest.mark.parametrize("value", [f"https://evil.test/x", f"https://{HOST}@evil.test/", f"HTTPS://evil.test/x",
+@pytest.mark.parametrize("value", ["https://evil.test/x", f"https://{HOST}@evil.test/", "HTTPS://evil.test/x",
                                    f"https://{HOST}:8443/x", f"http://{HOST}/x", f"https://{HOST}.evil.test/"])
 def test_a_whole_url_template_cannot_leave_the_declared_origin(relays, value):
     answer, sent = send(relays, "whole-url", value)

@@ -12,10 +12,8 @@ Then the captured text and every answer are searched for the key in each form it
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
-import os
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 

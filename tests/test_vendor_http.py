@@ -1,7 +1,6 @@
 """The vendor client: upstream override, redirects, limits and faults, against loopback servers."""
 import socket
 
-import pytest
 
 from engine.runtime import new_session
 from engine.standin import CannedAnswer, Route, StandInVendor
