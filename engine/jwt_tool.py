@@ -109,10 +109,7 @@ def setting_prompt(setting) -> str:
     facts = []
     if setting.options:
         facts.append("one of " + ", ".join(setting.options))
-    if setting.minimum is not None:
-        facts.append(f"at least {setting.minimum}")
-    if setting.maximum is not None:
-        facts.append(f"at most {setting.maximum}")
+    facts += setting.bounds()
     if setting.default is not None:
         facts.append(f"Enter for {json.dumps(setting.default)}")
     return f"{setting.label} ({setting.name}{'; ' + '; '.join(facts) if facts else ''}): "

@@ -85,11 +85,7 @@ def setting_field_type(setting) -> str:
 
 
 def setting_tooltip(setting) -> str:
-    bounds = []
-    if setting.minimum is not None:
-        bounds.append(f"at least {setting.minimum}")
-    if setting.maximum is not None:
-        bounds.append(f"at most {setting.maximum}")
+    bounds = setting.bounds()
     if setting.default is not None:
         bounds.append(f"default {json.dumps(setting.default)}")
     return ", ".join(bounds)

@@ -42,6 +42,15 @@ class Setting:
     options: tuple = ()
     tooltip: str = ""
 
+    def bounds(self) -> list[str]:
+        """Its limits in words, for prompts and tooltips: ['at least 1', 'at most 1000']."""
+        words = []
+        if self.minimum is not None:
+            words.append(f"at least {self.minimum}")
+        if self.maximum is not None:
+            words.append(f"at most {self.maximum}")
+        return words
+
     def read(self, claims: dict):
         """The setting's value from the JWT claims; a missing or unusable value gives the default."""
         value = claims.get(self.name)

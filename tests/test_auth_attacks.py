@@ -24,14 +24,12 @@ from engine.auth import EXPIRED, KID_NOT_FOUND, NOT_YET_VALID, WRONG_AUDIENCE, W
     WRONG_PAYLOAD, WRONG_STRUCTURE
 from engine.config import RelayConfig
 from engine.runtime import Runtime
-from tests.support.misbehaving import Answer, Drip, MisbehavingVendor, loopback_session, make_certificate, \
+from tests.support.misbehaving import abuseipdb_examples, Drip, MisbehavingVendor, loopback_session, make_certificate, \
     server_context
 from tests.support.tls import JwksServer, TestPki, make_ca, new_rsa_key, trusting_session
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = load_spec(ROOT / "vendors" / "abuseipdb.yaml")
-CHECK = (ROOT / "vendors" / "examples" / "abuseipdb" / "check.json").read_bytes()
-CATEGORIES = (ROOT / "vendors" / "examples" / "abuseipdb" / "categories.html").read_bytes()
 AUD = "http://localhost/abuseipdb"
 KID = "securex-2024"
 SECRET = "relay-attack-tests-secret-" + "0123456789abcdef" * 4
@@ -81,11 +79,7 @@ def attacker(pki):
 
 @pytest.fixture
 def vendor():
-    def plan(request):
-        if request.path == "/categories":
-            return Answer(200, CATEGORIES, content_type="text/html")
-        return Answer(200, CHECK)
-    with MisbehavingVendor(plan) as stand_in:
+    with MisbehavingVendor(abuseipdb_examples) as stand_in:
         yield stand_in
 
 

@@ -15,22 +15,16 @@ import pytest
 
 from engine import load_spec
 from engine.observables import MAX_BODY_BYTES, MAX_OBSERVABLES, MAX_VALUE_LENGTH
-from tests.support.misbehaving import Answer, MisbehavingVendor, RelayAgainst
+from tests.support.misbehaving import abuseipdb_examples, MisbehavingVendor, RelayAgainst
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = load_spec(ROOT / "vendors" / "abuseipdb.yaml")
-CHECK = (ROOT / "vendors" / "examples" / "abuseipdb" / "check.json").read_bytes()
-CATEGORIES = (ROOT / "vendors" / "examples" / "abuseipdb" / "categories.html").read_bytes()
 ROUTES = ["deliberate/observables", "observe/observables"]
 
 
 @pytest.fixture(scope="module")
 def vendor():
-    def plan(request):
-        if request.path == "/categories":
-            return Answer(200, CATEGORIES, content_type="text/html")
-        return Answer(200, CHECK)
-    with MisbehavingVendor(plan) as stand_in:
+    with MisbehavingVendor(abuseipdb_examples) as stand_in:
         yield stand_in
 
 

@@ -377,6 +377,16 @@ def _close_quietly(connection) -> None:
         pass
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "vendors" / "examples" / "abuseipdb"
+
+
+def abuseipdb_examples(request) -> Answer:
+    """A well-behaved AbuseIPDB: the spec's example answers, by path."""
+    if request.path == "/categories":
+        return Answer(200, (EXAMPLES / "categories.html").read_bytes(), content_type="text/html")
+    return Answer(200, (EXAMPLES / "check.json").read_bytes())
+
+
 def closed_port() -> int:
     """A loopback port with nobody listening (connections to it are refused)."""
     with socket.socket() as probe:
