@@ -174,6 +174,9 @@ class Compiler:
         if "health" in data:
             health = tuple(data["health"]["steps"])
             self.check_step_list(health, ("health", "steps"), steps)
+        if data.get("token") == "none" and any(c.get("required", True) for c in data.get("credentials", {}).values()):
+            self.error(("token",), "a spec whose requests carry no token cannot require credentials",
+                       "mark the credentials `required: false`, or drop `token: none`")
         if (steps or endpoints or health) and http is None:
             self.error((), "steps call a vendor, so the spec needs an `http:` section",
                        "add http: {base_url: https://api.example.com/v1}", key=True)
@@ -187,7 +190,8 @@ class Compiler:
             input_code=input_section.get("code", "invalid argument"),
             input_message=self.template(input_section.get("message"), ("input", "message"),
                                         frozenset({"details", "details_python"})),
-            health=health, endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
+            health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
+            endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
             source=data, marks=MappingProxyType(dict(self.document.marks)),
         )
         if not any(problem.severity == "error" for problem in self.problems):
@@ -463,8 +467,10 @@ class Compiler:
         if top and not groups and not any(key in ENTITY_TYPES or key == "references" for key in data):
             self.warn(path, f"/{endpoint} makes nothing: add {' or '.join(allowed)}",
                       "or remove the endpoint: SecureX then gets 404, as from Cisco's relays", key=True)
+        if "token" in data and not top:
+            self.error(path + ("token",), "`token` is said of a route, not of a group", key=True)
         return Block(steps=step_names, let=let, for_each=for_each, where=where, condition=condition,
-                     outputs=tuple(outputs), groups=groups, path=path)
+                     outputs=tuple(outputs), groups=groups, path=path, token=data.get("token"))
 
     def for_each(self, source: str, path: tuple, names: frozenset):
         match = FOR_EACH.match(source)

@@ -28,6 +28,8 @@ def start_demo(specs: dict, vendor: str, port: int = 0):
         raise DemoError(f"no vendor {vendor!r}; the catalogue has: {', '.join(sorted(specs))}")
     if spec.examples is None:
         raise DemoError(f"vendors/{vendor}.yaml has no `examples:` section to answer from")
+    if not any(spec.endpoint(route) for route in ("observe", "deliberate", "refer")):
+        raise DemoError(f"vendors/{vendor}.yaml declares no route that takes observables")
     stand_in = StandInVendor(routes_from_examples(spec)).start()
     secret = new_secret_key()
     upstream = upstream_variable(vendor)[len("RELAY_UPSTREAM_"):]
@@ -40,14 +42,21 @@ def start_demo(specs: dict, vendor: str, port: int = 0):
     return stand_in, server, relay_url, token
 
 
-def curl_command(relay_url: str, token: str, observable: dict) -> str:
+def demo_route(spec) -> str:
+    """The richest route the spec declares: what the demo asks."""
+    return next(route for route in ("observe", "deliberate", "refer") if spec.endpoint(route))
+
+
+def curl_command(relay_url: str, token: str, observable: dict, route: str = "observe") -> str:
     body = json.dumps([observable])
-    return (f"curl -s -X POST {relay_url}/observe/observables -H 'Content-Type: application/json' "
+    return (f"curl -s -X POST {relay_url}/{route}/observables -H 'Content-Type: application/json' "
             f"-H {shlex.quote('Authorization: Bearer ' + token)} -d {shlex.quote(body)}")
 
 
 def summary(answer: dict) -> str:
     data = answer.get("data") or {}
+    if isinstance(data, list):  # /refer: links
+        return "\n".join(f"  {ref.get('title')}: {ref.get('url')}" for ref in data)
     lines = [f"  {key}: {value.get('count', 0)}" for key, value in data.items() if isinstance(value, dict)]
     for verdict in (data.get("verdicts") or {}).get("docs", []):
         lines.append(f"  verdict for {verdict['observable']['value']}: {verdict.get('disposition_name')}")
@@ -59,11 +68,12 @@ def summary(answer: dict) -> str:
 def run_demo(specs: dict, vendor: str, port: int, once: bool, out) -> int:
     stand_in, server, relay_url, token = start_demo(specs, vendor, port)
     observable = specs[vendor].examples.observable
+    route = demo_route(specs[vendor])
     try:
         print(f"Relay for {specs[vendor].title} at {relay_url} (stand-in vendor at {stand_in.origin})", file=out)
         print("Ask it yourself:\n", file=out)
-        print(curl_command(relay_url, token, observable) + "\n", file=out)
-        answer = requests.post(f"{relay_url}/observe/observables", json=[observable],
+        print(curl_command(relay_url, token, observable, route) + "\n", file=out)
+        answer = requests.post(f"{relay_url}/{route}/observables", json=[observable],
                                headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
         print(f"It answered for {observable['type']} {observable['value']}:", file=out)
         print(summary(answer), file=out)

@@ -177,6 +177,10 @@ class RelayFunctions(jp.Functions):
         return text.upper()
 
     @jp.signature({"types": ["string"]})
+    def _func_capitalize(self, text):
+        return text.capitalize()
+
+    @jp.signature({"types": ["string"]})
     def _func_trim(self, text):
         return text.strip()
 
@@ -327,6 +331,7 @@ FUNCTION_DOCS = {
     "concat": "concat(value, ...) -> the values as text, joined; null reads as ''.",
     "lower": "lower(text) -> text in lower case.",
     "upper": "upper(text) -> text in upper case.",
+    "capitalize": "capitalize(text) -> the first character in upper case, the rest in lower case.",
     "trim": "trim(text) -> text without surrounding white space.",
     "replace": "replace(text, old, new) -> text with every `old` replaced by `new`.",
     "split": "split(text, separator) -> array of the parts.",

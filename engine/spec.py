@@ -174,6 +174,7 @@ class Block:
     outputs: tuple = ()  # ((plural key, ListNode), ...)
     groups: tuple = ()
     path: tuple = ()
+    token: str | None = None  # `none`: this route reads no token (None: as the spec says)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ class Spec:
     input_code: str = "invalid argument"
     input_message: Template | str | None = None
     health: tuple | None = None  # step names, or None when the spec has no /health
+    health_token: str | None = None
+    token: str = "required"  # `none`: relay requests carry no token, the vendor needs no credentials
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
     examples: Examples | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools
@@ -208,6 +211,11 @@ class Spec:
 
     def endpoint(self, name: str) -> Block | None:
         return self.endpoints.get(name)
+
+    def reads_token(self, route: str) -> bool:
+        """Whether this route authenticates the request (a route's own `token` wins over the spec's)."""
+        own = self.health_token if route == "health" else getattr(self.endpoint(route), "token", None)
+        return (own or self.token) != "none"
 
     def supports(self, observable_type: str) -> bool:
         return observable_type in self.observable_types

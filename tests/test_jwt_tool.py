@@ -160,7 +160,7 @@ def test_securex_links_are_the_module_creation_pages_of_the_three_regions():
 
 def test_the_text_output_shows_token_key_console_and_securex(abuseipdb):
     out = io.StringIO()
-    run(parse("--secret-key", "kept-key-" + "x" * 30, "--module-type-id", "m1"),
+    run(parse("abuseipdb", "--secret-key", "kept-key-" + "x" * 30, "--module-type-id", "m1"),
         prompter=Typist("k", "").prompter(), environ={}, out=out)
     text = out.getvalue()
     assert "SECRET_KEY (the one given" in text and "kept-key-" in text
@@ -182,3 +182,10 @@ def test_the_command_reads_answers_from_a_pipe(tmp_path):
     assert jwt.decode(printed["token"], printed["secret_key"], algorithms=["HS256"]) == {"key": "piped-key"}
     assert "API key (key): " in done.stderr  # prompts go to stderr, the JSON alone to stdout
     assert load_specs(ROOT / "vendors")["abuseipdb"].name == printed["vendor"]
+
+
+def test_with_several_vendors_the_tool_asks_which(capsys):
+    out = io.StringIO()
+    assert run(parse("--secret-key", "kept-key-" + "x" * 30), prompter=Typist("shodan").prompter(),
+               environ={}, out=out) == 0
+    assert "Token for the shodan module" in out.getvalue()
