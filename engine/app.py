@@ -89,10 +89,11 @@ class Relay:
             observables = validate_observables(parse_json_body(raw))
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
+        work = self.work(spec, url_root, route) if spec.read_token_first else None
         observables = supported_observables(observables, spec.observable_types)
-        if not observables:  # nothing to look up: answer before reading the token, as Cisco's relays do
+        if not observables:  # nothing to look up: most relays answer before reading the token
             return {"data": empty}
-        work = self.work(spec, url_root, route)
+        work = work or self.work(spec, url_root, route)
         return self.redacted(endpoint_answer(route, run_endpoint(work, route, observables)), work)
 
     def redacted(self, body: dict, work: Work) -> dict:

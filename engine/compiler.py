@@ -191,6 +191,7 @@ class Compiler:
             input_message=self.template(input_section.get("message"), ("input", "message"),
                                         frozenset({"details", "details_python"})),
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
+            read_token_first=data.get("read_token_first", False),
             endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
             source=data, marks=MappingProxyType(dict(self.document.marks)),
         )
@@ -336,7 +337,7 @@ class Compiler:
             outcome = "error" if "error" in rule else "skip" if "skip" in rule else "accept"
             error = rule.get("error", {})
             compiled.append(ErrorRule(
-                statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome, code=error.get("code", ""),
+                statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome, code=self.template(error.get("code", ""), here + ("error", "code"), OUTCOME_NAMES),
                 message=self.template(error.get("message", "Something went wrong."), here + ("error", "message"),
                                       OUTCOME_NAMES),
                 type=error.get("type", "fatal"), path=here))

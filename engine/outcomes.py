@@ -43,7 +43,8 @@ def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendo
             if message is None:  # the template found nothing to say (e.g. no JSON body): say what happened
                 fallback = default_outcome(result, vendor_title).error
                 message = fallback.message if fallback else unexpected(result, vendor_title)
-            return Outcome("error", RelayError(rule.code, message, rule.type))
+            code = render_message(rule.code, rule_scope) or "unknown"  # e.g. "{{ lower(reason) }}"
+            return Outcome("error", RelayError(code, message, rule.type))
     return default_outcome(result, vendor_title)
 
 

@@ -83,7 +83,7 @@ class ErrorRule:
     fault: str | None  # ssl, connection, timeout, any; None: the rule is about answers
     body: Expression | None
     outcome: str  # "error", "skip" or "accept"
-    code: str = ""
+    code: Template | str = ""
     message: Template | str = ""
     type: str = "fatal"
     path: tuple = ()
@@ -198,6 +198,7 @@ class Spec:
     health: tuple | None = None  # step names, or None when the spec has no /health
     health_token: str | None = None
     token: str = "required"  # `none`: relay requests carry no token, the vendor needs no credentials
+    read_token_first: bool = False  # check the token before dropping unsupported observables
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
     examples: Examples | None = None
     source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools

@@ -31,7 +31,7 @@ def test_the_curl_command_is_complete(abuseipdb):
 
 def test_demo_of_an_unknown_vendor_is_a_usage_error(capsys):
     assert main(["demo", "nobody"]) == 2
-    assert "the catalogue has: abuseipdb, shodan" in capsys.readouterr().err
+    assert "no vendor 'nobody'; the catalogue has: abuseipdb," in capsys.readouterr().err
 
 
 def test_a_refer_only_vendor_demos_its_links(capsys):
