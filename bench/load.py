@@ -44,7 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.tokens import mint_hs256  # noqa: E402
+from engine.commands.tokens import mint_hs256  # noqa: E402
 from tests.support.misbehaving import (  # noqa: E402
     Answer, Close, Hang, Later, MisbehavingVendor, json_answer,
 )

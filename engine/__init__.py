@@ -1,14 +1,19 @@
-"""A declarative relay engine for Cisco SecureX / XDR: one Flask app, one YAML spec per vendor.
+"""A declarative relay engine for Cisco XDR (and SecureX): one Flask app, one YAML spec per vendor.
 
-The data's way through the package:
+The package follows the data's way through it:
 
-    yaml_source -> loader (schema) -> compiler -> spec          load and check a vendor file
-    expressions, functions, mapping                              templates and CTIM mappings
-    vendor_http -> outcomes -> readers -> flows                  call the vendor, decide, map
-    auth, observables, app                                       the relay API
-    cli, lint, demo, standin, conformance/                       the tools around it
+    spec/       loading a vendor file: source (YAML with positions) -> load (schema check)
+                -> compiler (semantic checks, compiled expressions) -> model (frozen Spec)
+    language/   the expression language: expressions and templates, functions, CTIM mappings
+    serving/    serving a relay request: app (routes) -> auth -> observables -> flows
+                (steps via vendor_http, outcomes, readers; mappings) -> envelope
+    commands/   the `relay` command line: lint, try, demo, jwt, new, module-type, reference
+    conformance/  the conformance runner: replayed vendors, comparison rules
+    ctim.py     the CTIM schema check shared by lint, try and the tests
+    errors.py   SpecError (a located mistake in a spec) and RelayError (what a relay answers)
+    wsgi.py     the WSGI application built from the environment (Zappa, gunicorn)
 """
-from .app import create_app
-from .loader import load_spec, load_specs
+from engine.serving.app import create_app
+from engine.spec.load import load_spec, load_specs
 
 __all__ = ["create_app", "load_spec", "load_specs"]

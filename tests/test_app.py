@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engine.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
+from engine.commands.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
 from tests.support.relay import RelayUnderTest
 
 CLAIMS = {"key": "secret-api-key", "aud": "http://localhost/abuseipdb"}

@@ -1,4 +1,4 @@
-"""Tests of engine.auth: the SecureX JWT checked in jwks and hs256 mode, through the Flask app and directly.
+"""Tests of engine.serving.auth: the SecureX JWT checked in jwks and hs256 mode, through the Flask app and directly.
 
 The JWKS is served over real TLS from a loopback server (tests/support/tls.py) whose certificate a
 throwaway test CA signed; tokens are real RS256 / HS256 tokens made with PyJWT.
@@ -18,9 +18,9 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-import engine.auth
+import engine.serving.auth
 from engine import create_app, load_spec
-from engine.auth import (
+from engine.serving.auth import (
     EXPIRED,
     HEADER_MISSING,
     JWKS_HOST_MISSING,
@@ -39,11 +39,11 @@ from engine.auth import (
     fetch_jwks_over_https,
     required_credentials,
 )
-from engine.config import RelayConfig
+from engine.serving.config import RelayConfig
 from engine.errors import RelayError
-from engine.runtime import Runtime
-from engine.spec import Credential
-from engine.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
+from engine.serving.runtime import Runtime
+from engine.spec.model import Credential
+from engine.commands.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
 from tests.support.tls import JwksServer, TestPki, new_rsa_key, trusting_session, untrusting_session
 
 SPEC = load_spec(str(Path(__file__).resolve().parent.parent / "vendors" / "abuseipdb.yaml"))
@@ -269,7 +269,7 @@ def test_fetch_jwks_over_https_returns_the_served_document(pki, jwks_server):
 
 
 def test_a_jwks_host_speaking_plain_http_is_refused(make_client, monkeypatch):
-    monkeypatch.setattr(engine.auth, "JWKS_TIMEOUT", 0.5)  # plain HTTP may wait for a line that never comes
+    monkeypatch.setattr(engine.serving.auth, "JWKS_TIMEOUT", 0.5)  # plain HTTP may wait for a line that never comes
     document = json.dumps(jwks()).encode()
     with StandInVendor([Route("/.well-known/jwks", CannedAnswer(200, document))]) as plain:
         host = plain.origin.removeprefix("http://")
@@ -421,7 +421,7 @@ def test_a_jwks_host_that_is_down_is_refused(make_client, pki, stand_in):
 
 
 def test_a_slow_jwks_host_is_given_up_on(client, jwks_server, stand_in, monkeypatch):
-    monkeypatch.setattr(engine.auth, "JWKS_TIMEOUT", 0.2)
+    monkeypatch.setattr(engine.serving.auth, "JWKS_TIMEOUT", 0.2)
     jwks_server.answer(jwks(), delay=3)
     started = time.monotonic()
 
@@ -462,7 +462,7 @@ def test_the_cached_jwks_expires_after_its_lifetime(pki, jwks_server):
     header = bearer(token(claims(jwks_server.host)))
 
     authenticator.claims(header, AUD)
-    clock.now += engine.auth.JWKS_CACHE_SECONDS - 1
+    clock.now += engine.serving.auth.JWKS_CACHE_SECONDS - 1
     authenticator.claims(header, AUD)
     assert jwks_server.fetches == 1
 

@@ -18,12 +18,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-import engine.auth
+import engine.serving.auth
 from engine import create_app, load_spec
-from engine.auth import EXPIRED, KID_NOT_FOUND, NOT_YET_VALID, WRONG_AUDIENCE, WRONG_JWKS_HOST, WRONG_KEY, \
+from engine.serving.auth import EXPIRED, KID_NOT_FOUND, NOT_YET_VALID, WRONG_AUDIENCE, WRONG_JWKS_HOST, WRONG_KEY, \
     WRONG_PAYLOAD, WRONG_STRUCTURE
-from engine.config import RelayConfig
-from engine.runtime import Runtime
+from engine.serving.config import RelayConfig
+from engine.serving.runtime import Runtime
 from tests.support.misbehaving import abuseipdb_examples, Drip, MisbehavingVendor, loopback_session, make_certificate, \
     server_context
 from tests.support.tls import JwksServer, TestPki, make_ca, new_rsa_key, trusting_session
@@ -185,7 +185,7 @@ def dripping_jwks(tmp_path):
 
 
 def test_a_jwks_host_dripping_its_answer_is_given_up_on_at_the_deadline(dripping_jwks, vendor, monkeypatch):
-    monkeypatch.setattr(engine.auth, "JWKS_TIMEOUT", 0.5)
+    monkeypatch.setattr(engine.serving.auth, "JWKS_TIMEOUT", 0.5)
     server, ca_path = dripping_jwks
     host = server.origin.removeprefix("https://")
     runtime = Runtime(session=loopback_session(), jwks_session=trusting_session(ca_path))

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from engine.cli import main
+from engine.commands.cli import main
 
 SPEC = """
 spec_version: 1

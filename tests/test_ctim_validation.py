@@ -1,4 +1,4 @@
-"""Tests for engine.ctim_validation and engine/schema/ctim.schema.json."""
+"""Tests for engine.ctim and engine/schema/ctim.schema.json."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine.ctim_validation import (
+from engine.ctim import (
     load_schema,
     validate_entity,
     validate_observe_data,

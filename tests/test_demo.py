@@ -3,8 +3,8 @@ import shlex
 
 import requests
 
-from engine.demo import curl_command, start_demo
-from engine.cli import main
+from engine.commands.demo import curl_command, start_demo
+from engine.commands.cli import main
 
 
 def test_demo_once_prints_a_curl_command_and_real_ctim(capsys):

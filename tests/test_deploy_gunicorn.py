@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from engine import load_spec
-from engine.standin import StandInVendor, routes_from_examples
-from engine.tokens import mint_hs256
+from engine.commands.standin import StandInVendor, routes_from_examples
+from engine.commands.tokens import mint_hs256
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "gunicorn-test-secret-0123456789abcdefghij"

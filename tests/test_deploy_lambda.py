@@ -39,8 +39,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from engine import load_spec, load_specs
-from engine.standin import StandInVendor, routes_from_examples
-from engine.tokens import mint_hs256
+from engine.commands.standin import StandInVendor, routes_from_examples
+from engine.commands.tokens import mint_hs256
 
 pytestmark = pytest.mark.slow
 
@@ -175,7 +175,7 @@ def test_the_artefact_holds_the_catalogue_the_schema_and_the_entry_points(artefa
             packaged = artefact.task / path.relative_to(ROOT)
             assert packaged.is_file(), f"{path.relative_to(ROOT)} is not in the zip"
             assert packaged.read_bytes() == path.read_bytes()
-    for entry in ("handler.py", "zappa_settings.py", "engine/wsgi.py", "engine/app.py"):
+    for entry in ("handler.py", "zappa_settings.py", "engine/wsgi.py", "engine/serving/app.py"):
         assert (artefact.task / entry).is_file(), entry
     assert load_specs(artefact.task / "vendors").keys() == load_specs(ROOT / "vendors").keys()
     # Neither project clutter nor what the Lambda runtime already has

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine import create_app, load_specs
-from engine.config import RelayConfig
+from engine.serving.config import RelayConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 AWS = ROOT / "aws"
@@ -153,7 +153,7 @@ def test_the_howto_walks_the_seeds_steps_with_this_projects_names():
 
 def test_every_variable_the_relay_reads_is_documented():
     documented = (AWS / "EnvironmentVariables.md").read_text()
-    config_doc = (ROOT / "engine" / "config.py").read_text().split('"""')[1]
+    config_doc = (ROOT / "engine" / "serving" / "config.py").read_text().split('"""')[1]
     variables = re.findall(r"^\s{4}([A-Z][A-Z_<>]+)\s", config_doc, re.MULTILINE)
     assert "SECRET_KEY" in variables and "RELAY_AUTH" in variables
     for variable in [*variables, "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"]:

@@ -3,17 +3,17 @@ from pathlib import Path
 
 from jmespath import functions as jp
 
-from engine.cli import build_parser
-from engine.functions import FUNCTION_DOCS, RelayFunctions
-from engine.loader import spec_schema
-from engine.reference import reference
+from engine.commands.cli import build_parser
+from engine.language.functions import FUNCTION_DOCS, RelayFunctions
+from engine.spec.load import spec_schema
+from engine.commands.reference import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_committed_reference_is_current():
     assert (ROOT / "docs" / "spec-reference.md").read_text() == reference(), \
-        "run: python -m engine.reference > docs/spec-reference.md"
+        "run: python -m engine.commands.reference > docs/spec-reference.md"
 
 
 def test_every_key_has_a_description():

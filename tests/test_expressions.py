@@ -1,8 +1,8 @@
 """Templates and expressions: parsing, typed vs interpolated results, compile errors."""
 import pytest
 
-from engine.expressions import EvaluationError, Expression, ExpressionSyntaxError, Scope, Template
-from engine.runtime import Runtime
+from engine.language.expressions import EvaluationError, Expression, ExpressionSyntaxError, Scope, Template
+from engine.serving.runtime import Runtime
 
 
 def scope(**values):

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
-from engine.runtime import new_session
-from engine.vendor_http import MAX_BODY_BYTES, VendorClient, VendorFault, VendorRequest
+from engine.serving.runtime import new_session
+from engine.serving.vendor_http import MAX_BODY_BYTES, VendorClient, VendorFault, VendorRequest
 from tests.support.misbehaving import (
     Answer, Close, Drip, Endless, Hang, Later, MisbehavingVendor, Raw, RelayAgainst, by_query, closed_port,
     gzip_bomb, json_answer, loopback_session, make_certificate, redirect, server_context, truncated,

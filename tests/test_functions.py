@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.expressions import EvaluationError, Expression, Scope
-from engine.runtime import FrozenClock, Runtime
+from engine.language.expressions import EvaluationError, Expression, Scope
+from engine.serving.runtime import FrozenClock, Runtime
 
 NOW = datetime(2020, 3, 11, 10, 0, 0, tzinfo=timezone.utc)
 

@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from engine import load_spec
-from engine.app import RELAY_ROUTES
-from engine.ctim_validation import validate_observe_data
+from engine.serving.app import RELAY_ROUTES
+from engine.ctim import validate_observe_data
 from tests.support.misbehaving import Answer, MisbehavingVendor, RelayAgainst
 
 ROOT = Path(__file__).resolve().parent.parent

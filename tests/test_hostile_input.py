@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
-from engine.observables import MAX_BODY_BYTES, MAX_OBSERVABLES, MAX_VALUE_LENGTH
+from engine.serving.observables import MAX_BODY_BYTES, MAX_OBSERVABLES, MAX_VALUE_LENGTH
 from tests.support.misbehaving import abuseipdb_examples, MisbehavingVendor, RelayAgainst
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.cli import main as relay_command
+from engine.commands.cli import main as relay_command
 from engine.errors import SpecErrors
-from engine.loader import load_spec
+from engine.spec.load import load_spec
 from tests.support.misbehaving import MisbehavingVendor, RelayAgainst, json_answer
 
 HOST = "api.acme.test"

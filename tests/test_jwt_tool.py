@@ -15,13 +15,13 @@ from pathlib import Path
 import jwt
 import pytest
 
-from engine.app import create_app
-from engine.cli import build_parser
-from engine.config import RelayConfig
-from engine.jwt_tool import (JwtToolError, Prompter, ask_claims, deployment_stage, lambda_console_link, module_url,
+from engine.serving.app import create_app
+from engine.commands.cli import build_parser
+from engine.serving.config import RelayConfig
+from engine.commands.jwt_tool import (JwtToolError, Prompter, ask_claims, deployment_stage, lambda_console_link, module_url,
                              read_claims_file, resolve_secret_key, run, securex_module_links)
-from engine.loader import load_spec, load_specs
-from engine.standin import StandInVendor, routes_from_examples
+from engine.spec.load import load_spec, load_specs
+from engine.commands.standin import StandInVendor, routes_from_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,7 +175,7 @@ def test_an_unknown_vendor_is_a_usage_error(capsys):
 
 def test_the_command_reads_answers_from_a_pipe(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
-    done = subprocess.run([sys.executable, "-m", "engine.cli", "jwt", "abuseipdb", "--json"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "engine.commands.cli", "jwt", "abuseipdb", "--json"], cwd=ROOT, env=env,
                           input="piped-key\n\n", capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)

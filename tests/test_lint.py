@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-from engine.compiler import range_problems
-from engine.lint import lint_paths
-from engine.loader import check_file, check_text
-from engine.yaml_source import load_yaml
+from engine.commands.cli import main
+from engine.spec.compiler import range_problems
+from engine.commands.lint import lint_paths
+from engine.spec.load import check_file, check_text
+from engine.spec.source import load_yaml
 
 HERE = Path(__file__).parent
 BROKEN = sorted((HERE / "broken_specs").glob("*.yaml"))

@@ -3,11 +3,11 @@ import textwrap
 
 import pytest
 
-from engine.compiler import Compiler
-from engine.expressions import Scope
-from engine.mapping import ABSENT, MappingError, render
-from engine.runtime import Runtime
-from engine.yaml_source import load_yaml
+from engine.spec.compiler import Compiler
+from engine.language.expressions import Scope
+from engine.language.mapping import ABSENT, MappingError, render
+from engine.serving.runtime import Runtime
+from engine.spec.source import load_yaml
 
 
 def mapping(yaml_text: str, names=("data",)):

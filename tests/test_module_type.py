@@ -14,16 +14,16 @@ from pathlib import Path
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from engine.app import create_app
-from engine.auth import DEFAULT_JWKS_HOSTS
-from engine.cli import build_parser
-from engine.config import RelayConfig
-from engine.loader import load_spec
-from engine.module_type import (JWKS_HOST_BY_REGION, capabilities, configuration_spec, hs256_properties,
+from engine.serving.app import create_app
+from engine.serving.auth import DEFAULT_JWKS_HOSTS
+from engine.commands.cli import build_parser
+from engine.serving.config import RelayConfig
+from engine.spec.load import load_spec
+from engine.commands.module_type import (JWKS_HOST_BY_REGION, capabilities, configuration_spec, hs256_properties,
                                 jwks_properties, module_type, run, supported_apis)
-from engine.runtime import Runtime
-from engine.standin import StandInVendor, routes_from_examples
-from engine.starter import write_starter
+from engine.serving.runtime import Runtime
+from engine.commands.standin import StandInVendor, routes_from_examples
+from engine.commands.starter import write_starter
 from tests.support.tls import JwksServer, TestPki, new_rsa_key, trusting_session
 
 ROOT = Path(__file__).resolve().parent.parent

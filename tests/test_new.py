@@ -1,8 +1,8 @@
 """relay new: a starter spec that lints clean and runs on its own examples out of the box."""
 import json
 
-from engine.cli import main
-from engine.lint import lint_paths
+from engine.commands.cli import main
+from engine.commands.lint import lint_paths
 
 
 def test_the_starter_lints_clean_and_replays(tmp_path, capsys):

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from engine import load_spec
-from engine.cli import main as relay_command
-from engine.config import RelayConfig
-from engine.vendor_http import VendorClient, VendorRequest
+from engine.commands.cli import main as relay_command
+from engine.serving.config import RelayConfig
+from engine.serving.vendor_http import VendorClient, VendorRequest
 from tests.support.misbehaving import (
     API_KEY, SECRET_KEY, Answer, Close, Drip, Hang, MisbehavingVendor, RelayAgainst, closed_port, json_answer,
     loopback_session, make_certificate, redirect, server_context,

@@ -2,7 +2,7 @@
 import json
 
 from engine import load_spec
-from engine.standin import CannedAnswer, Route, StandInVendor
+from engine.commands.standin import CannedAnswer, Route, StandInVendor
 from tests.support.relay import RelayUnderTest
 
 SPEC = """

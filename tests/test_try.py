@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.commands.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "key-that-must-never-show-0f9e8d"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.ctim_validation import validate_observe_data
-from engine.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
+from engine.ctim import validate_observe_data
+from engine.commands.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
 from tests.support.relay import RelayUnderTest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "vendors" / "examples" / "abuseipdb"

@@ -2,9 +2,9 @@
 import socket
 
 
-from engine.runtime import new_session
-from engine.standin import CannedAnswer, Route, StandInVendor
-from engine.vendor_http import VendorAnswer, VendorClient, VendorFault, VendorRequest
+from engine.serving.runtime import new_session
+from engine.commands.standin import CannedAnswer, Route, StandInVendor
+from engine.serving.vendor_http import VendorAnswer, VendorClient, VendorFault, VendorRequest
 
 
 def get(client, url, timeout=2.0):

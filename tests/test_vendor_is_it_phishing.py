@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
-from engine.standin import CannedAnswer, Route, StandInVendor
+from engine.commands.standin import CannedAnswer, Route, StandInVendor
 from tests.support.relay import RelayUnderTest
 
 SPEC = load_spec(Path(__file__).resolve().parent.parent / "vendors" / "is-it-phishing.yaml")

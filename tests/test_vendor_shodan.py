@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
-from engine.standin import CannedAnswer, Route, StandInVendor
+from engine.commands.standin import CannedAnswer, Route, StandInVendor
 from tests.support.relay import RelayUnderTest
 
 SPEC = load_spec(Path(__file__).resolve().parent.parent / "vendors" / "shodan.yaml")
@@ -42,7 +42,7 @@ def test_health_is_a_head_request_to_the_site(status, expected):
 
 
 def test_a_spec_without_a_token_cannot_require_credentials(write_spec):
-    from engine.loader import check_file
+    from engine.spec.load import check_file
     text = (Path(__file__).resolve().parent.parent / "vendors" / "shodan.yaml").read_text()
     path = write_spec(text.replace("name: shodan", "name: acme").replace(
         "token: none\n", "token: none\ncredentials:\n  key: {label: API key}\n"))

@@ -15,9 +15,9 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..app import create_app
-from ..config import RelayConfig
-from ..runtime import FrozenClock, Runtime
+from engine.serving.app import create_app
+from engine.serving.config import RelayConfig
+from engine.serving.runtime import FrozenClock, Runtime
 from .compare import StandInLedger, compare_documents
 from .replay import HARNESS_JWKS_HOST, JwksAdapter, ReplayAdapter, session_with
 

@@ -425,9 +425,9 @@ class RelayAgainst:
     """The real app (hs256 tokens, frozen clock) whose vendor calls go to `upstreams` {vendor: origin}."""
 
     def __init__(self, specs: dict, upstreams: dict | None = None, session=None, **config):
-        from engine.app import create_app
-        from engine.config import RelayConfig, upstream_variable
-        from engine.runtime import FrozenClock, Runtime
+        from engine.serving.app import create_app
+        from engine.serving.config import RelayConfig, upstream_variable
+        from engine.serving.runtime import FrozenClock, Runtime
         config.setdefault("auth_mode", "hs256")
         config.setdefault("secret_key", SECRET_KEY)
         config["upstreams"] = {upstream_variable(name)[len("RELAY_UPSTREAM_"):]: origin
@@ -439,7 +439,7 @@ class RelayAgainst:
 
     def token(self, vendor: str, **claims) -> str:
         """An HS256 token for `vendor`; a claim given as None is left out."""
-        from engine.tokens import mint_hs256
+        from engine.commands.tokens import mint_hs256
         claims = {"key": API_KEY, "aud": f"http://localhost/{vendor}", **claims}
         return mint_hs256({name: value for name, value in claims.items() if value is not None}, SECRET_KEY)
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from engine.app import create_app
-from engine.config import RelayConfig, upstream_variable
-from engine.runtime import FrozenClock, Runtime
-from engine.tokens import mint_hs256
+from engine.serving.app import create_app
+from engine.serving.config import RelayConfig, upstream_variable
+from engine.serving.runtime import FrozenClock, Runtime
+from engine.commands.tokens import mint_hs256
 
 SECRET = "tests-secret-key-0123456789abcdef"
 BASE_URL = "http://localhost"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from .expressions import Expression, Template
+from engine.language.expressions import Expression, Template
 
 # The relay's plural keys for CTIM entities and the `type` each document gets.
 ENTITY_TYPES = MappingProxyType({

@@ -17,8 +17,8 @@ import time
 import jwt
 import requests
 
-from .errors import authorization_error
-from .vendor_http import VendorFault, read_body
+from engine.errors import authorization_error
+from engine.serving.vendor_http import VendorFault, read_body
 
 DEFAULT_JWKS_HOSTS = ("visibility.amp.cisco.com", "visibility.eu.amp.cisco.com",
                       "visibility.apjc.amp.cisco.com")

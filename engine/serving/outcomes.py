@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from .errors import RelayError
-from .expressions import EvaluationError, Scope, Template
-from .mapping import truthy
-from .spec import ErrorRule
-from .vendor_http import VendorAnswer, VendorFault
+from engine.errors import RelayError
+from engine.language.expressions import EvaluationError, Scope, Template
+from engine.language.mapping import truthy
+from engine.spec.model import ErrorRule
+from engine.serving.vendor_http import VendorAnswer, VendorFault
 
 
 @dataclass(frozen=True)

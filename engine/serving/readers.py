@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from .spec import HtmlTableReader
-from .vendor_http import VendorAnswer
+from engine.spec.model import HtmlTableReader
+from engine.serving.vendor_http import VendorAnswer
 
 
 class UnreadableBody(ValueError):

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dryrun import example_warnings
-from .loader import check_file, spec_files
+from engine.commands.dryrun import example_warnings
+from engine.spec.load import check_file, spec_files
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_NOTHING = 0, 1, 2
 

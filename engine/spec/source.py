@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import SpecError
+from engine.errors import SpecError
 
 
 @dataclass

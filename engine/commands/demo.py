@@ -11,11 +11,11 @@ import threading
 import requests
 from werkzeug.serving import make_server
 
-from .app import create_app
-from .config import RelayConfig, upstream_variable
-from .runtime import Runtime
-from .standin import StandInVendor, routes_from_examples
-from .tokens import demo_claims, mint_hs256, new_secret_key
+from engine.serving.app import create_app
+from engine.serving.config import RelayConfig, upstream_variable
+from engine.serving.runtime import Runtime
+from engine.commands.standin import StandInVendor, routes_from_examples
+from engine.commands.tokens import demo_claims, mint_hs256, new_secret_key
 
 
 class DemoError(Exception):

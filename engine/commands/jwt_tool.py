@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .tokens import mint_hs256, new_secret_key
+from engine.commands.tokens import mint_hs256, new_secret_key
 
 SECUREX_REGIONS = {
     "us": "securex.us.security.cisco.com",
@@ -248,7 +248,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args, prompter: Prompter | None = None, environ=None, out=None) -> int:
-    from .cli import _specs
+    from engine.commands.cli import _specs
     out = out or sys.stdout
     environ = os.environ if environ is None else environ
     prompter = prompter or terminal_prompter()

@@ -15,13 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from .errors import SpecError
-from .expressions import Expression, ExpressionSyntaxError, Template
-from .functions import CTIM_DISPOSITIONS, DISPOSITION_NUMBERS, RelayFunctions
-from .mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
-from .spec import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, ExampleAnswer, Examples,
+from engine.errors import SpecError
+from engine.language.expressions import Expression, ExpressionSyntaxError, Template
+from engine.language.functions import CTIM_DISPOSITIONS, DISPOSITION_NUMBERS, RelayFunctions
+from engine.language.mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
+from engine.spec.model import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, ExampleAnswer, Examples,
                    HtmlTableReader, HttpConfig, Setting, Spec, Step, origin_of)
-from .yaml_source import Document
+from engine.spec.source import Document
 
 REQUEST_NAMES = frozenset({"observable", "settings", "credentials"})  # what every relay-side expression sees
 RESPONSE_NAMES = frozenset({"status", "headers", "body", "reason"})

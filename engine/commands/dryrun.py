@@ -6,16 +6,16 @@ mistake. Each becomes a located warning. The vendor is a stand-in on loopback se
 """
 from __future__ import annotations
 
-from .ctim_validation import validate_observe_data, validate_refer_data
-from .envelope import endpoint_answer
-from .errors import SpecError
-from .flows import Work, run_endpoint
-from .observables import Observable
-from .runtime import Runtime
-from .spec import Spec
-from .standin import StandInVendor, routes_from_examples
-from .tokens import demo_claims
-from .vendor_http import VendorClient
+from engine.ctim import validate_observe_data, validate_refer_data
+from engine.serving.envelope import endpoint_answer
+from engine.errors import SpecError
+from engine.serving.flows import Work, run_endpoint
+from engine.serving.observables import Observable
+from engine.serving.runtime import Runtime
+from engine.spec.model import Spec
+from engine.commands.standin import StandInVendor, routes_from_examples
+from engine.commands.tokens import demo_claims
+from engine.serving.vendor_http import VendorClient
 
 
 def example_warnings(spec: Spec) -> list[SpecError]:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .auth import DEFAULT_JWKS_HOSTS
+from engine.serving.auth import DEFAULT_JWKS_HOSTS
 
 
 def upstream_variable(vendor: str) -> str:
@@ -55,4 +55,4 @@ def default_vendors_dir() -> str:
     local = Path("vendors")
     if local.is_dir():
         return str(local)
-    return str(Path(__file__).resolve().parent.parent / "vendors")
+    return str(Path(__file__).resolve().parents[2] / "vendors")

@@ -15,19 +15,19 @@ import logging
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
-from .config import RelayConfig
-from .envelope import endpoint_answer, errors_only
-from .errors import RelayError
-from .expressions import EvaluationError, Scope, Template
-from .flows import Work, run_endpoint, run_health
-from .loader import load_specs
-from .observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
+from engine.serving.auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
+from engine.serving.config import RelayConfig
+from engine.serving.envelope import endpoint_answer, errors_only
+from engine.errors import RelayError
+from engine.language.expressions import EvaluationError, Scope, Template
+from engine.serving.flows import Work, run_endpoint, run_health
+from engine.spec.load import load_specs
+from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
-from .redaction import SECRETS_OUT_OF_LOGS, redact, secret_forms
-from .runtime import Runtime
-from .spec import Spec
-from .vendor_http import VendorClient
+from engine.serving.redaction import SECRETS_OUT_OF_LOGS, redact, secret_forms
+from engine.serving.runtime import Runtime
+from engine.spec.model import Spec
+from engine.serving.vendor_http import VendorClient
 
 log = logging.getLogger("relay")
 

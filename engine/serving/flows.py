@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import RelayError, format_yaml_path
-from .expressions import EvaluationError, Scope, Template, render_value
-from .functions import to_text
-from .mapping import ABSENT, MappingError, bind_let, render, truthy
-from .observables import Observable
-from .outcomes import decide
-from .readers import UnreadableBody, read_body
-from .spec import Block, Spec, Step, origin_of
-from .vendor_http import VendorAnswer, VendorClient, VendorRequest
+from engine.errors import RelayError, format_yaml_path
+from engine.language.expressions import EvaluationError, Scope, Template, render_value
+from engine.language.functions import to_text
+from engine.language.mapping import ABSENT, MappingError, bind_let, render, truthy
+from engine.serving.observables import Observable
+from engine.serving.outcomes import decide
+from engine.serving.readers import UnreadableBody, read_body
+from engine.spec.model import Block, Spec, Step, origin_of
+from engine.serving.vendor_http import VendorAnswer, VendorClient, VendorRequest
 
 log = logging.getLogger("relay")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import jsonschema
 
-from .compiler import compile_spec
-from .errors import SpecError, SpecErrors
-from .yaml_source import Document, load_yaml
+from engine.spec.compiler import compile_spec
+from engine.errors import SpecError, SpecErrors
+from engine.spec.source import Document, load_yaml
 
 
 @lru_cache(maxsize=1)

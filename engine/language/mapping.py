@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .expressions import EvaluationError, Expression, Scope, Template
+from engine.language.expressions import EvaluationError, Expression, Scope, Template
 
 CONTROL_KEYS = ("for each", "where", "sort", "order", "limit", "if", "let")
 ABSENT = object()  # a value that is left out of its parent

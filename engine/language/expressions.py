@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jmespath
 from jmespath import exceptions as jp_errors
 
-from .functions import ExpressionFailure, RelayFunctions, to_text
+from engine.language.functions import ExpressionFailure, RelayFunctions, to_text
 
 
 class ExpressionSyntaxError(ValueError):

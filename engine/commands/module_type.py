@@ -24,8 +24,8 @@ import json
 import os
 import sys
 
-from .jwt_tool import JwtToolError, deployment_stage, module_url
-from .tokens import new_secret_key
+from engine.commands.jwt_tool import JwtToolError, deployment_stage, module_url
+from engine.commands.tokens import new_secret_key
 
 JWKS_HOST_BY_REGION = {"us": "visibility.amp.cisco.com", "eu": "visibility.eu.amp.cisco.com",
                        "apjc": "visibility.apjc.amp.cisco.com"}
@@ -144,7 +144,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args, environ=None, out=None, err=None) -> int:
-    from .cli import _specs
+    from engine.commands.cli import _specs
     environ = os.environ if environ is None else environ
     out, err = out or sys.stdout, err or sys.stderr
     specs = _specs(args.vendors)

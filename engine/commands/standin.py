@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .spec import Spec
-from .expressions import Template
+from engine.spec.model import Spec
+from engine.language.expressions import Template
 
 
 @dataclass(frozen=True)

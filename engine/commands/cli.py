@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SpecErrors
+from engine.errors import SpecErrors
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -91,22 +91,22 @@ TOOL_COMMANDS = (
 
 
 def _specs(folder: str | None) -> dict:
-    from .config import default_vendors_dir
-    from .loader import load_specs
+    from engine.serving.config import default_vendors_dir
+    from engine.spec.load import load_specs
     return load_specs(folder or os.environ.get("RELAY_VENDORS_DIR") or default_vendors_dir())
 
 
 def cmd_serve(args) -> int:
     from werkzeug.serving import run_simple
 
-    from .app import create_app
+    from engine.serving.app import create_app
     app = create_app(_specs(args.vendors))
     run_simple(args.host, args.port, app, threaded=True)
     return EXIT_OK
 
 
 def cmd_demo(args) -> int:
-    from .demo import DemoError, run_demo
+    from engine.commands.demo import DemoError, run_demo
     try:
         return run_demo(_specs(args.vendors), args.vendor, args.port, args.once, sys.stdout)
     except DemoError as problem:
@@ -115,7 +115,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from .lint import lint_paths
+    from engine.commands.lint import lint_paths
     missing = [path for path in args.paths if not Path(path).exists()]
     if missing:
         print(f"relay lint: no such file or folder: {', '.join(missing)}", file=sys.stderr)
@@ -126,7 +126,7 @@ def cmd_lint(args) -> int:
 
 
 def cmd_conformance(args) -> int:
-    from .conformance.runner import run_corpus, summarize
+    from engine.conformance.runner import run_corpus, summarize
     if not Path(args.directory).is_dir():
         print(f"relay conformance: no corpus at {args.directory}", file=sys.stderr)
         return EXIT_USAGE

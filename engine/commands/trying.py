@@ -19,16 +19,16 @@ from pathlib import Path
 
 import requests
 
-from .auth import required_credentials
-from .ctim_validation import validate_observe_data, validate_refer_data
-from .envelope import endpoint_answer, errors_only
-from .errors import RelayError
-from .flows import Work, run_endpoint, run_health
-from .observables import Observable
-from .redaction import redact, secret_forms, spellings
-from .runtime import FrozenClock, PinnedClock, Runtime
-from .tokens import demo_claims
-from .vendor_http import VendorAnswer, VendorClient
+from engine.serving.auth import required_credentials
+from engine.ctim import validate_observe_data, validate_refer_data
+from engine.serving.envelope import endpoint_answer, errors_only
+from engine.errors import RelayError
+from engine.serving.flows import Work, run_endpoint, run_health
+from engine.serving.observables import Observable
+from engine.serving.redaction import redact, secret_forms, spellings
+from engine.serving.runtime import FrozenClock, PinnedClock, Runtime
+from engine.commands.tokens import demo_claims
+from engine.serving.vendor_http import VendorAnswer, VendorClient
 
 ENDPOINTS = ("observe", "deliberate", "refer", "health")
 PREVIEW_CHARS = 1200
@@ -54,7 +54,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .cli import _specs
+    from engine.commands.cli import _specs
     try:
         trace = try_observable(_specs(args.vendors), args.vendor, Observable(args.type.lower(), args.value),
                                args.endpoint, replay=args.replay, claims=read_claims(args))
@@ -159,21 +159,21 @@ def try_observable(specs: dict, vendor: str, observable: Observable, endpoint: s
 
 def _vendor_for(spec, replay: str | None):
     """(runtime, client, stop, claims): the real vendor, the examples' stand-in, or a recorded case."""
-    from .config import RelayConfig
+    from engine.serving.config import RelayConfig
     start = datetime.now(timezone.utc)
     if replay is None:
         runtime = Runtime(clock=PinnedClock(start))
         return runtime, VendorClient(runtime.session, RelayConfig.from_environ().upstream_for(spec.name)), \
             (lambda: None), None
     if replay == "examples":
-        from .standin import StandInVendor, routes_from_examples
+        from engine.commands.standin import StandInVendor, routes_from_examples
         if spec.examples is None:
             raise TryError(f"vendors/{spec.name}.yaml has no `examples:` to replay")
         stand_in = StandInVendor(routes_from_examples(spec)).start()
         runtime = Runtime(clock=FrozenClock(start))
         return runtime, VendorClient(runtime.session, stand_in.origin), stand_in.stop, demo_claims(spec)
-    from .conformance.compare import StandInLedger
-    from .conformance.replay import ReplayAdapter, session_with
+    from engine.conformance.compare import StandInLedger
+    from engine.conformance.replay import ReplayAdapter, session_with
     try:
         case = json.loads(Path(replay).read_text())
         calls, claims = case["vendor_calls"], case["request"]["auth"].get("jwt_payload")

@@ -1,6 +1,6 @@
 """Generate docs/spec-reference.md from the spec JSON Schema and the function library.
 
-    python -m engine.reference > docs/spec-reference.md
+    python -m engine.commands.reference > docs/spec-reference.md
 
 A test fails when the committed file differs from what this prints, so the reference cannot
 drift from the code.
@@ -11,13 +11,13 @@ import json
 
 from jmespath import functions as jp
 
-from .functions import FUNCTION_DOCS, RelayFunctions
-from .loader import spec_schema
+from engine.language.functions import FUNCTION_DOCS, RelayFunctions
+from engine.spec.load import spec_schema
 
 HEADER = """# Spec reference
 
-Generated from `engine/schema/spec.schema.json` and `engine/functions.py` by
-`python -m engine.reference`; do not edit by hand. The guide is `docs/spec-language.md`.
+Generated from `engine/schema/spec.schema.json` and `engine/language/functions.py` by
+`python -m engine.commands.reference`; do not edit by hand. The guide is `docs/spec-language.md`.
 
 ## Keys
 """

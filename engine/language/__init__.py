@@ -1,0 +1,1 @@
+"""The expression language: JMESPath expressions and templates, the function library, CTIM mappings."""
