@@ -22,7 +22,9 @@ def format_yaml_path(path: tuple) -> str:
     return text or "<root>"
 
 
-@dataclass(frozen=True)
+# Exceptions are plain (hashable) dataclasses, not frozen ones: Python's own machinery sets
+# `__traceback__` on an exception passing through a `with` block, which a frozen one refuses.
+@dataclass(unsafe_hash=True)
 class SpecError(Exception):
     """A located problem in a vendor spec file."""
 
@@ -58,7 +60,7 @@ class SpecErrors(Exception):
         super().__init__("\n".join(e.format() for e in errors))
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class RelayError(Exception):
     """An error the relay reports to SecureX: serialises to `{"type", "code", "message"}`."""
 

@@ -29,6 +29,7 @@ from engine.serving.auth import (
     WRONG_AUDIENCE,
     WRONG_JWKS_HOST,
     WRONG_KEY,
+    WRONG_SECRET_KEY,
     WRONG_PAYLOAD,
     WRONG_STRUCTURE,
     WRONG_TYPE,
@@ -212,7 +213,7 @@ def test_a_token_signed_with_the_served_key_is_accepted_and_the_vendor_is_called
 def test_authenticator_returns_the_verified_claims(pki, jwks_server):
     payload = claims(jwks_server.host, CTR_ENTITIES_LIMIT="5")
 
-    assert jwks_authenticator(pki, jwks_server.host).claims(bearer(token(payload)), AUD + "/") == payload
+    assert jwks_authenticator(pki, jwks_server.host).claims(bearer(token(payload)), AUD) == payload
 
 
 def test_a_second_request_within_the_cache_lifetime_does_not_fetch_again(client, jwks_server):
@@ -516,9 +517,10 @@ def test_a_fetch_error_reaches_the_authenticator_as_wrong_jwks_host():
     (["https://relay.example.com/abuseipdb", "other"], True),
     (AUD, False),
     ("https://relay.example.com", False),
+    ("https://relay.example.com/is-it-phishing", False),
 ])
-def test_relay_audience_replaces_the_url_root(make_client, jwks_server, aud, accepted):
-    client = make_client(audience="https://relay.example.com/abuseipdb")
+def test_relay_audience_is_the_deployments_root_and_the_vendor_follows_it(make_client, jwks_server, aud, accepted):
+    client = make_client(audience="https://relay.example.com/")
     response = post(client, bearer(token(claims(jwks_server.host, aud=aud))))
 
     if accepted:
@@ -551,10 +553,9 @@ HS256_AUTHENTICATOR = Authenticator("hs256", secret_key=SECRET)
 
 @pytest.mark.parametrize("payload", [
     {"key": API_KEY, "aud": AUD},
-    {"key": API_KEY},
     {"key": API_KEY, "aud": [AUD, "another"]},
-    {"key": API_KEY, "exp": int(time.time()) + 60},
-], ids=["right-aud", "no-aud", "aud-list", "not-expired"])
+    {"key": API_KEY, "aud": AUD, "exp": int(time.time()) + 60},
+], ids=["right-aud", "aud-list", "not-expired"])
 def test_hs256_accepts_a_token_signed_with_the_secret(payload):
     header = bearer(token(payload, key=SECRET, kid=None, alg="HS256"))
 
@@ -562,34 +563,38 @@ def test_hs256_accepts_a_token_signed_with_the_secret(payload):
 
 
 @pytest.mark.parametrize(("make_token", "reason"), [
-    (lambda: token({"key": API_KEY}, key="not-the-relay-secret-but-long-enough", kid=None, alg="HS256"), WRONG_KEY),
+    (lambda: token({"key": API_KEY, "aud": AUD}, key="not-the-relay-secret-but-long-enough", kid=None, alg="HS256"),
+     WRONG_SECRET_KEY),
     (lambda: token({"key": API_KEY, "aud": "http://localhost/other"}, key=SECRET, kid=None, alg="HS256"),
      WRONG_AUDIENCE),
-    (lambda: token({"key": API_KEY, "aud": AUD}), WRONG_KEY),
-    (lambda: jwt.encode({"key": API_KEY, "aud": AUD}, None, algorithm="none"), WRONG_KEY),
-    (lambda: token({"key": API_KEY, "exp": int(time.time()) - 60}, key=SECRET, kid=None, alg="HS256"), EXPIRED),
-    (lambda: token({"key": API_KEY, "nbf": int(time.time()) + 3600}, key=SECRET, kid=None, alg="HS256"),
-     NOT_YET_VALID),
-    (lambda: token({"key": API_KEY}, key=SECRET, kid=None, alg="HS512"), WRONG_KEY),
-], ids=["wrong-secret", "wrong-aud", "rs256", "alg-none", "expired", "not-yet-valid", "hs512"])
+    (lambda: token({"key": API_KEY}, key=SECRET, kid=None, alg="HS256"), WRONG_AUDIENCE),  # bound to no module
+    (lambda: token({"key": API_KEY, "aud": AUD}), WRONG_SECRET_KEY),
+    (lambda: jwt.encode({"key": API_KEY, "aud": AUD}, None, algorithm="none"), WRONG_SECRET_KEY),
+    (lambda: token({"key": API_KEY, "aud": AUD, "exp": int(time.time()) - 60}, key=SECRET, kid=None, alg="HS256"),
+     EXPIRED),
+    (lambda: token({"key": API_KEY, "aud": AUD, "nbf": int(time.time()) + 3600}, key=SECRET, kid=None,
+                   alg="HS256"), NOT_YET_VALID),
+    (lambda: token({"key": API_KEY, "aud": AUD}, key=SECRET, kid=None, alg="HS512"), WRONG_SECRET_KEY),
+], ids=["wrong-secret", "wrong-aud", "no-aud", "rs256", "alg-none", "expired", "not-yet-valid", "hs512"])
 def test_hs256_refuses(make_token, reason):
     assert_auth_error(lambda: HS256_AUTHENTICATOR.claims(bearer(make_token()), AUD), reason)
 
 
 def test_hs256_mode_through_the_app_never_fetches_a_jwks(make_client, jwks_server, stand_in):
     client = make_client(auth_mode="hs256", secret_key=SECRET)
-    good = token({"key": API_KEY, "jwks_host": jwks_server.host}, key=SECRET, kid=None, alg="HS256")
+    good = token({"key": API_KEY, "jwks_host": jwks_server.host, "aud": AUD}, key=SECRET, kid=None, alg="HS256")
     rs256 = token(claims(jwks_server.host))
 
     assert post(client, bearer(good)).get_json() == {"data": {"status": "ok"}}
     assert stand_in.received[0].headers["Key"] == API_KEY
-    assert_refused(post(client, bearer(rs256)), WRONG_KEY)
+    assert_refused(post(client, bearer(rs256)), WRONG_SECRET_KEY)
     assert len(stand_in.received) == 1
     assert jwks_server.fetches == 0
 
 
 @pytest.mark.parametrize(("mode", "options"), [
-    ("rs256", {}), ("", {}), ("hs256", {}), ("hs256", {"secret_key": ""}),
+    ("rs256", {}), ("", {}), ("hs256", {}), ("hs256", {"secret_key": ""}), ("hs256", {"secret_key": "short"}),
+    ("hs256", {"secret_key": "x" * 31}),
 ])
 def test_an_authenticator_needs_a_known_mode_and_hs256_a_secret(mode, options):
     with pytest.raises(ValueError):

@@ -72,7 +72,7 @@ def corpus(tmp_path):
                       "json": [{"type": "domain", "value": "example.test"}]}),
         case("hs256-wrong-key", vendor_calls=[], expected={"status": 200, "json": {"errors": [{
             "code": "authorization error", "type": "fatal", "message": "Authorization failed: Failed to decode JWT "
-            "with provided key. Make sure domain in custom_jwks_host corresponds to your SecureX instance region."}]}},
+            "with provided key. Make sure the token was signed with this relay's SECRET_KEY (relay jwt mints one)."}]}},
              request={"method": "POST", "path": "/observe/observables", "headers": {},
                       "auth": {"authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJrZXkiOiJrMSJ9.c2lnbmF0dXJl",
                                "auth_mode": "hs256"},

@@ -2,13 +2,16 @@
 
 The command is taken from the README's Deploying section and started as a process of its own
 (bound to a free loopback port instead of 0.0.0.0:8080), with the relay's environment and a
-stand-in AbuseIPDB; the test asks it for /health and /observe/observables, then stops it.
+stand-in AbuseIPDB; the tests ask it for /health and /observe/observables, read its access log,
+and hang up on it mid-request, then stop it.
 """
 from __future__ import annotations
 
+import json
 import queue
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +24,7 @@ import requests
 from engine import load_spec
 from engine.commands.standin import StandInVendor, routes_from_examples
 from engine.commands.tokens import mint_hs256
+from tests.support.misbehaving import MisbehavingVendor, abuseipdb_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "gunicorn-test-secret-0123456789abcdefghij"
@@ -44,23 +48,43 @@ def stand_in():
         yield vendor
 
 
+class Gunicorn:
+    """The README's gunicorn command as a process; its stdout (the access log) and stderr collected."""
+
+    def __init__(self, upstream: str, home):
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+               "SECRET_KEY": SECRET_KEY, "RELAY_UPSTREAM_ABUSEIPDB": upstream, "NO_PROXY": "127.0.0.1"}
+        self.process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), *readme_gunicorn_arguments()],
+                                        cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lines: queue.Queue = queue.Queue()
+        self.output: list = []
+        for stream in (self.process.stderr, self.process.stdout):
+            threading.Thread(target=self._collect, args=(stream,), daemon=True).start()
+        self.base = f"http://127.0.0.1:{listening_port(self.process, self.lines)}"
+
+    def _collect(self, stream) -> None:
+        for line in stream:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        time.sleep(0.2)  # the collecting threads read what was left in the pipes
+        return "".join(self.output)
+
+
 @pytest.fixture
 def gunicorn(stand_in, tmp_path):
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
-           "SECRET_KEY": SECRET_KEY, "RELAY_UPSTREAM_ABUSEIPDB": stand_in.origin, "NO_PROXY": "127.0.0.1"}
-    process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), *readme_gunicorn_arguments()],
-                               cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
+    server = Gunicorn(stand_in.origin, tmp_path)
     try:
-        yield f"http://127.0.0.1:{listening_port(process, lines)}"
+        yield server.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def listening_port(process, lines: queue.Queue, timeout: float = 30.0) -> int:
@@ -101,3 +125,50 @@ def test_the_readme_gunicorn_command_serves_health_and_observe(gunicorn, stand_i
     assert answer["data"]["verdicts"]["docs"][0]["observable"] == {"type": "ip", "value": "192.0.2.45"}
     assert answer["data"]["sightings"]["count"] > 0
     assert {call.headers.get("Key") for call in stand_in.received if call.path == "/api/v2/check"} == {VENDOR_KEY}
+
+
+def test_the_access_log_keeps_no_query_string(stand_in, tmp_path):
+    """Found by the attack run: a token sent as `?jwt=...` was refused but written to the access log.
+    The relay reads nothing from the query string, so it drops it before gunicorn logs the request."""
+    server = Gunicorn(stand_in.origin, tmp_path)
+    try:
+        ask(server.base, "/abuseipdb/health")  # the workers are up
+        leaked = "eyJhbGciOiJIUzI1NiJ9.leaked-token-in-the-query"
+        refused = requests.post(f"{server.base}/abuseipdb/health?jwt={leaked}&key=also-secret", timeout=10).json()
+    finally:
+        log = server.stop()
+    assert refused["errors"][0]["code"] == "authorization error"
+    assert '"POST /abuseipdb/health HTTP/1.1" 200' in log  # the access log is there, request by request
+    assert leaked not in log and "also-secret" not in log
+
+
+def test_under_gunicorn_no_vendor_call_starts_after_the_client_hangs_up(tmp_path):
+    def slow(request):
+        answer = abuseipdb_examples(request)
+        if request.path.endswith("/check"):
+            time.sleep(0.3)
+        return answer
+
+    with MisbehavingVendor(slow) as vendor:
+        server = Gunicorn(vendor.origin, tmp_path)
+        try:
+            ask(server.base, "/abuseipdb/health")
+            port = int(server.base.rsplit(":", 1)[1])
+            body = json.dumps([{"type": "ip", "value": f"192.0.2.{n}"} for n in range(1, 41)]).encode()
+            token = mint_hs256({"key": VENDOR_KEY, "aud": f"{server.base}/abuseipdb"}, SECRET_KEY)
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall((f"POST /abuseipdb/deliberate/observables HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
+                                f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+            checks = lambda: len([r for r in vendor.requests if r.path.endswith("/check")])  # noqa: E731
+            deadline = time.monotonic() + 10
+            while checks() < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            connection.close()
+            seen = -1
+            while seen != checks():  # 40 calls, 4 at a time, would take 3 s: wait for quiet
+                seen = checks()
+                time.sleep(1.0)
+        finally:
+            server.stop()
+    assert 4 <= seen <= 12, seen

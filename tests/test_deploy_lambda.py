@@ -260,13 +260,17 @@ print("ANSWERS " + json.dumps({"answers": answers, "import_seconds": imported - 
 """
 
 
-def rest_api_event(method: str, path: str, stage: str, body=None, headers=None) -> dict:
+QUERY_TOKEN = "eyJhbGciOiJIUzI1NiJ9.token-sent-in-the-query"
+
+
+def rest_api_event(method: str, path: str, stage: str, body=None, headers=None, query=None) -> dict:
     """What API Gateway REST (v1) sends for https://<API_HOST>/<stage><path>."""
     headers = {"Host": API_HOST, "Content-Type": "application/json", "X-Forwarded-Proto": "https",
                "X-Forwarded-For": "198.51.100.7, 130.176.0.1", **(headers or {})}
     return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers,
             "multiValueHeaders": {name: [value] for name, value in headers.items()},
-            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "queryStringParameters": query, "multiValueQueryStringParameters":
+                {name: [value] for name, value in query.items()} if query else None,
             "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
             "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/{stage}{path}",
                                "stage": stage, "domainName": API_HOST, "requestId": "rest-request",
@@ -274,11 +278,13 @@ def rest_api_event(method: str, path: str, stage: str, body=None, headers=None) 
             "body": None if body is None else json.dumps(body), "isBase64Encoded": False}
 
 
-def http_api_event(method: str, path: str, stage: str, body=None, headers=None) -> dict:
+def http_api_event(method: str, path: str, stage: str, body=None, headers=None, query=None) -> dict:
     """What an API Gateway HTTP API (v2) with a named stage sends for the same URL."""
     headers = {"host": API_HOST, "content-type": "application/json", "x-forwarded-proto": "https",
                **{name.lower(): value for name, value in (headers or {}).items()}}
-    return {"version": "2.0", "routeKey": "$default", "rawPath": f"/{stage}{path}", "rawQueryString": "",
+    return {"version": "2.0", "routeKey": "$default", "rawPath": f"/{stage}{path}",
+            "rawQueryString": "&".join(f"{name}={value}" for name, value in (query or {}).items()),
+            **({"queryStringParameters": query} if query else {}),
             "headers": headers, "isBase64Encoded": False, "body": None if body is None else json.dumps(body),
             "requestContext": {"http": {"method": method, "path": f"/{stage}{path}", "protocol": "HTTP/1.1",
                                         "sourceIp": "198.51.100.7", "userAgent": "SecureX"},
@@ -312,7 +318,7 @@ def invoke(artefact: Artefact, events: list, environment: dict, scratch: Path) -
         blackhole.close()
     assert done.returncode == 0, done.stdout + done.stderr
     line = [line for line in done.stdout.splitlines() if line.startswith("ANSWERS ")][-1]
-    return json.loads(line[len("ANSWERS "):])
+    return {**json.loads(line[len("ANSWERS "):]), "log": done.stdout.replace(line, "") + done.stderr}
 
 
 def lambda_environment(stage: str, stand_in: StandInVendor) -> dict:
@@ -349,11 +355,12 @@ def dev_answers(artefact, abuseipdb_stand_in, scratch):
             make("POST", "/abuseipdb/health", "dev", headers=bearer(f"https://{API_HOST}/abuseipdb")),
             make("GET", SETTINGS["dev"]["touch_path"], "dev"),
             make("POST", "/nosuchvendor/health", "dev", headers=bearer(root)),
+            make("POST", "/abuseipdb/health", "dev", query={"jwt": QUERY_TOKEN}),
         ]
     result = invoke(artefact, events, lambda_environment("dev", abuseipdb_stand_in), scratch)
     print(f"\nhandler: import {result['import_seconds'] * 1000:.0f} ms, "
           f"import and {len(events)} requests {result['seconds'] * 1000:.0f} ms")
-    return {"v1": result["answers"][:5], "v2": result["answers"][5:]}
+    return {"v1": result["answers"][:6], "v2": result["answers"][6:], "log": result["log"]}
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
@@ -384,6 +391,14 @@ def test_the_url_root_the_handler_sees_carries_the_stage(dev_answers, api):
 def test_zappas_touch_path_answers_and_unknown_vendors_are_404(dev_answers, api):
     assert dev_answers[api][3]["statusCode"] == 200
     assert dev_answers[api][4]["statusCode"] == 404
+
+
+def test_zappas_request_log_keeps_no_query_string(dev_answers):
+    """A token sent in the query is refused, and Zappa's log line of the request does not keep it."""
+    for api in ("v1", "v2"):
+        assert body_of(dev_answers[api][5])["errors"][0]["code"] == "authorization error"
+    assert "/dev/abuseipdb/health" in dev_answers["log"] or "/abuseipdb/health" in dev_answers["log"]
+    assert QUERY_TOKEN not in dev_answers["log"]
 
 
 def test_the_single_vendor_stage_serves_its_vendor_at_the_stage_root(scratch, abuseipdb_stand_in):

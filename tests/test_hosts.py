@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from engine.commands.cli import main as relay_command
 from engine.errors import SpecErrors
-from engine.spec.load import load_spec
+from engine.spec.load import check_file, load_spec
 from tests.support.misbehaving import MisbehavingVendor, RelayAgainst, json_answer
 
 HOST = "api.acme.test"
@@ -218,8 +218,10 @@ def test_no_value_splits_a_request_or_adds_a_header(wire_relays, shape, value, c
     if shape == "header" and vendor.requests:
         assert vendor.requests[0].headers["x-query"] == value.encode("utf-8").decode("latin-1") or \
             vendor.requests[0].headers["x-query"] == value
-    if not vendor.requests:  # a header value HTTP cannot carry: refused with a relay error, not a crash
-        assert shape == "header" and answer["errors"][0]["code"] == "connection error", answer
+    if not vendor.requests:  # a header value HTTP cannot carry: this observable's error, nothing sent
+        assert shape == "header" and answer["errors"] == [{
+            "code": "invalid argument", "type": "fatal",
+            "message": "Acme cannot be asked about this observable: a header would hold a character HTTP cannot carry"}]
     assert not [record for record in caplog.records if record.exc_info]
 
 
@@ -276,3 +278,97 @@ def test_lint_accepts_plain_http_when_the_spec_says_so(tmp_path, capsys):
 
     assert relay_command(["lint", str(path)]) == 0
     assert load_spec(path).http.allow_plain_http is True
+
+
+# ------------------------------------------------------------------------------------ addresses
+
+def address_fault(url: str, **client):
+    from engine.serving.transport import new_session
+    from engine.serving.vendor_http import VendorClient, VendorRequest
+    return VendorClient(new_session(), **client).send(VendorRequest("GET", url), 2.0)
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                                 "http://[fd00:ec2::254]/latest/meta-data/", "http://169.254.170.2/v2/credentials",
+                                 "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:9/"])
+@pytest.mark.parametrize("client", [{}, {"private_ok": True}, {"upstream": "http://169.254.169.254"}],
+                         ids=["public", "private-network", "upstream"])
+def test_metadata_and_link_local_addresses_are_never_reached(url, client):
+    """Found by the attack run: a spec naming 169.254.169.254 was connected to (on Lambda it hands
+    out the function's own AWS credentials). Refused before any packet, whatever allows what."""
+    fault = address_fault(url, **client)
+    assert fault.kind == "address", fault
+    assert "never connects to" in fault.message
+
+
+def test_a_name_resolving_to_loopback_is_refused_unless_private_addresses_are_allowed():
+    with MisbehavingVendor(json_answer({"ok": True})) as vendor:
+        url = f"http://localhost:{vendor.port}/x"
+        refused = address_fault(url)
+        reached = address_fault(url, private_ok=True)
+    assert refused.kind == "address" and "private or loopback" in refused.message
+    assert reached.status == 200 and len(vendor.requests) == 1
+
+
+def appliance_spec(tmp_path, origin: str) -> object:
+    """A spec for an appliance on the operator's network: its base URL is the loopback vendor."""
+    text = SPEC.format(name="appliance", host=origin.split("://")[1], step=STEPS["query"]).replace(
+        "https://", "http://").replace("http:\n", "http:\n  allow_plain_http: true\n  private_network: true\n")
+    path = tmp_path / "appliance.yaml"
+    path.write_text(text)
+    return load_spec(path)
+
+
+@pytest.mark.parametrize(("operator_allows", "reached"), [
+    (("appliance",), True), (("*",), True), ((), False), (("other",), False),
+])
+def test_a_vendor_on_a_private_network_needs_the_spec_and_the_operator(tmp_path, operator_allows, reached):
+    with MisbehavingVendor(json_answer({"disposition": 1})) as vendor:
+        spec = appliance_spec(tmp_path, vendor.origin)
+        relay = RelayAgainst({"appliance": spec}, {}, private_vendors=frozenset(operator_allows))
+        answer = relay.ask("appliance", "deliberate/observables", [{"type": "ip", "value": "192.0.2.1"}])
+    assert bool(vendor.requests) == reached
+    if reached:
+        assert answer["data"]["verdicts"]["count"] == 1
+    else:
+        assert answer["errors"][0]["code"] == "unknown"
+        assert "resolves to a private or loopback address" in answer["errors"][0]["message"]
+
+
+def test_lint_refuses_a_private_origin_that_the_spec_does_not_declare_private(tmp_path):
+    text = SPEC.format(name="appliance", host="10.1.2.3", step=STEPS["query"])
+    path = tmp_path / "appliance.yaml"
+    path.write_text(text)
+    _, problems = check_file(path)
+    assert [p.message for p in problems if p.severity == "error"] == ["10.1.2.3 is a loopback or private address"]
+    path.write_text(text.replace("http:\n", "http:\n  private_network: true\n"))
+    _, problems = check_file(path)
+    assert [p for p in problems if p.severity == "error"] == []
+
+
+@pytest.mark.parametrize("key", [" leading-blank", "k\u00e9y-with-a-letter", "key\r\nX-Injected: 1", "key\x00"])
+def test_a_key_that_cannot_go_in_a_header_is_an_authorization_error_before_any_call(wire_relays, key):
+    """Found by the attack run: it answered "connection error" and failed the request at random."""
+    vendor, built = wire_relays
+    name, relay = built["header"]
+    vendor.requests.clear()
+    answer = relay.ask(name, "deliberate/observables", [{"type": "ip", "value": "192.0.2.1"},
+                                                       {"type": "ip", "value": "192.0.2.2"}], key=key)
+    assert vendor.requests == []
+    assert answer == {"errors": [{"code": "authorization error", "type": "fatal", "message": (
+        "Authorization failed: the credentials cannot be sent to Acme: they hold a character an HTTP header "
+        "cannot carry (a blank before the key, a line break, a non-ASCII letter?)")}]}
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31])
+def test_the_relay_refuses_to_start_with_a_guessable_secret_key(secret, monkeypatch, capsys, tmp_path):
+    from engine.serving.config import ConfigError, RelayConfig
+    if secret:
+        with pytest.raises(ConfigError, match="use at least 32"):
+            RelayConfig.from_environ({"SECRET_KEY": secret})
+    with pytest.raises(ConfigError):
+        RelayConfig.from_environ({"SECRET_KEY": secret, "RELAY_AUTH": "hs256"})
+    monkeypatch.setenv("SECRET_KEY", secret or "tiny")
+    monkeypatch.setenv("RELAY_AUTH", "hs256")
+    assert relay_command(["serve", "--port", "1"]) == 1
+    assert "relay: SECRET_KEY" in capsys.readouterr().err

@@ -5,11 +5,14 @@ command; the tokens are checked by the relay itself against a stand-in vendor.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import shutil
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jwt
@@ -58,7 +61,7 @@ def spec_with_every_kind(write_spec):
         "settings:\n", "settings:\n  VERBOSE: {label: Verbose, type: boolean, default: false}\n"
                        "  REGION: {label: Region, type: string, options: [us, eu], default: us}\n")
     path = write_spec(text, "abuseipdb")
-    (path.parent / "examples").symlink_to(ROOT / "vendors" / "examples")
+    shutil.copytree(ROOT / "vendors" / "examples", path.parent / "examples")
     return load_spec(path)
 
 
@@ -102,38 +105,70 @@ def test_the_key_is_the_one_given_else_the_environments_else_new():
     assert new and len(key) >= 43 and key != resolve_secret_key(None, {})[0]
 
 
+MODULE_URL = "https://relay.test/dev/abuseipdb"
+
+
 def test_the_printed_token_opens_the_relay_and_carries_the_typed_credential(abuseipdb, capsys):
     out = io.StringIO()
-    assert run(parse("abuseipdb", "--json"), prompter=Typist("typed-key", "3").prompter(), environ={}, out=out) == 0
+    assert run(parse("abuseipdb", "--json", "--url", MODULE_URL), prompter=Typist("typed-key", "3").prompter(),
+               environ={}, out=out) == 0
     printed = json.loads(out.getvalue())
     assert printed["secret_key_is_new"] is True
-    assert jwt.decode(printed["token"], printed["secret_key"], algorithms=["HS256"]) == \
-        {"key": "typed-key", "CTR_ENTITIES_LIMIT": 3}
+    claims = jwt.decode(printed["token"], printed["secret_key"], algorithms=["HS256"], audience=MODULE_URL)
+    assert claims.pop("exp") - time.time() == pytest.approx(365 * 86400, abs=60)
+    assert claims == {"key": "typed-key", "CTR_ENTITIES_LIMIT": 3, "aud": MODULE_URL}
 
     with StandInVendor(routes_from_examples(abuseipdb)) as stand_in:
         config = RelayConfig(auth_mode="hs256", secret_key=printed["secret_key"],
                              upstreams={"ABUSEIPDB": stand_in.origin})
         client = create_app({"abuseipdb": abuseipdb}, config).test_client()
         headers = {"Authorization": "Bearer " + printed["token"]}
-        assert client.post("/abuseipdb/health", headers=headers).get_json() == {"data": {"status": "ok"}}
-        answer = client.post("/abuseipdb/observe/observables", headers=headers,
+        assert client.post("/abuseipdb/health", headers=headers, base_url="https://relay.test/dev").get_json() == \
+            {"data": {"status": "ok"}}
+        answer = client.post("/abuseipdb/observe/observables", headers=headers, base_url="https://relay.test/dev",
                              json=[{"type": "ip", "value": "192.0.2.45"}]).get_json()
     assert answer["data"]["judgements"]["count"] == 3  # the typed Entities limit
     assert {call.headers["Key"] for call in stand_in.received if call.path == "/api/v2/check"} == {"typed-key"}
 
 
 def test_a_token_bound_to_the_module_url_opens_it_and_nothing_else(abuseipdb):
+    """Every vendor of a deployment shares SECRET_KEY and the claim `key`: only `aud` keeps an
+    AbuseIPDB token (and its key) away from another vendor's routes."""
     out = io.StringIO()
-    run(parse("abuseipdb", "--json", "--secret-key", "k" * 40, "--audience", "https://relay.test/dev/abuseipdb/"),
+    run(parse("abuseipdb", "--json", "--secret-key", "k" * 40, "--url", "https://relay.test/dev/abuseipdb/"),
         prompter=Typist("key-1", "").prompter(), environ={}, out=out)
     headers = {"Authorization": "Bearer " + json.loads(out.getvalue())["token"]}
+    other = dataclasses.replace(abuseipdb, name="other")
     with StandInVendor(routes_from_examples(abuseipdb)) as stand_in:
-        config = RelayConfig(auth_mode="hs256", secret_key="k" * 40, upstreams={"ABUSEIPDB": stand_in.origin})
-        client = create_app({"abuseipdb": abuseipdb}, config).test_client()
+        config = RelayConfig(auth_mode="hs256", secret_key="k" * 40,
+                             upstreams={"ABUSEIPDB": stand_in.origin, "OTHER": stand_in.origin})
+        client = create_app({"abuseipdb": abuseipdb, "other": other}, config).test_client()
         here = client.post("/abuseipdb/health", base_url="https://relay.test/dev", headers=headers).get_json()
+        other_vendor = client.post("/other/health", base_url="https://relay.test/dev", headers=headers).get_json()
         elsewhere = client.post("/abuseipdb/health", base_url="https://relay.test/prod", headers=headers).get_json()
     assert here == {"data": {"status": "ok"}}
-    assert elsewhere["errors"][0]["message"] == "Authorization failed: Wrong configuration-token-audience"
+    for refused in (other_vendor, elsewhere):
+        assert refused["errors"][0]["message"] == "Authorization failed: Wrong configuration-token-audience"
+    assert len(stand_in.received) == 1  # the key went to the vendor it was minted for, only
+
+
+@pytest.mark.parametrize("url", [None, "https://<api-id>.execute-api.us-east-1.amazonaws.com/dev/abuseipdb",
+                                 "relay.test/dev/abuseipdb"])
+def test_a_token_needs_the_module_url_before_any_question(url, capsys):
+    typist = Typist("never-asked")
+    arguments = ("abuseipdb",) + (("--url", url) if url else ())
+    assert run(parse(*arguments), prompter=typist.prompter(), environ={}, out=io.StringIO()) == 2
+    assert "give --url https://<api-id>.execute-api.us-east-1.amazonaws.com/dev/abuseipdb" in capsys.readouterr().err
+    assert typist.answers == ["never-asked"]
+
+
+def test_a_token_for_the_modules_whole_life_has_no_expiry():
+    out = io.StringIO()
+    run(parse("abuseipdb", "--json", "--secret-key", "k" * 40, "--url", MODULE_URL, "--no-expiry"),
+        prompter=Typist("key-1", "").prompter(), environ={}, out=out)
+    printed = json.loads(out.getvalue())
+    assert printed["expires"] is None
+    assert "exp" not in jwt.decode(printed["token"], "k" * 40, algorithms=["HS256"], audience=MODULE_URL)
 
 
 def test_links_follow_the_stage_of_the_zappa_settings():
@@ -160,7 +195,7 @@ def test_securex_links_are_the_module_creation_pages_of_the_three_regions():
 
 def test_the_text_output_shows_token_key_console_and_securex(abuseipdb):
     out = io.StringIO()
-    run(parse("abuseipdb", "--secret-key", "kept-key-" + "x" * 30, "--module-type-id", "m1"),
+    run(parse("abuseipdb", "--secret-key", "kept-key-" + "x" * 30, "--module-type-id", "m1", "--url", MODULE_URL),
         prompter=Typist("k", "").prompter(), environ={}, out=out)
     text = out.getvalue()
     assert "SECRET_KEY (the one given" in text and "kept-key-" in text
@@ -175,17 +210,20 @@ def test_an_unknown_vendor_is_a_usage_error(capsys):
 
 def test_the_command_reads_answers_from_a_pipe(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
-    done = subprocess.run([sys.executable, "-m", "engine.commands.cli", "jwt", "abuseipdb", "--json"], cwd=ROOT, env=env,
-                          input="piped-key\n\n", capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "engine.commands.cli", "jwt", "abuseipdb", "--json", "--url",
+                           MODULE_URL, "--no-expiry"], cwd=ROOT, env=env, input="piped-key\n\n",
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
-    assert jwt.decode(printed["token"], printed["secret_key"], algorithms=["HS256"]) == {"key": "piped-key"}
+    assert jwt.decode(printed["token"], printed["secret_key"], algorithms=["HS256"], audience=MODULE_URL) == \
+        {"key": "piped-key", "aud": MODULE_URL}
     assert "API key (key): " in done.stderr  # prompts go to stderr, the JSON alone to stdout
     assert load_specs(ROOT / "vendors")["abuseipdb"].name == printed["vendor"]
 
 
 def test_with_several_vendors_the_tool_asks_which(capsys):
     out = io.StringIO()
-    assert run(parse("--secret-key", "kept-key-" + "x" * 30), prompter=Typist("shodan").prompter(),
+    assert run(parse("--secret-key", "kept-key-" + "x" * 30, "--url", "https://relay.test/dev/shodan"),
+               prompter=Typist("shodan").prompter(),
                environ={}, out=out) == 0
     assert "Token for the shodan module" in out.getvalue()

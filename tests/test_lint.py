@@ -136,3 +136,58 @@ def test_the_dry_run_warns_about_a_field_that_renders_null_on_the_examples(tmp_p
     assert "renders null on the spec's example answers" in warning.message
     assert warning.line == next(number for number, line in enumerate(spec.read_text().splitlines(), 1)
                                 if "report.coment" in line)
+
+
+# ------------------------------------------------------------------------------------ hostile files
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deep_nesting_is_a_lint_error_not_a_traceback(tmp_path, capsys, depth):
+    path = tmp_path / "deep.yaml"
+    path.write_text("spec_version: 1\nname: deep\nlaughs: " + "[" * depth + "]" * depth + "\n")
+    assert main(["lint", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:3:" in out and "nesting" in out and "Traceback" not in out
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path, capsys):
+    path = tmp_path / "huge.yaml"
+    path.write_text("spec_version: 1\n" + "# padding\n" * 200_000)
+    assert main(["lint", str(path)]) == 1
+    assert "a spec is at most 1048576" in capsys.readouterr().out
+
+
+def test_a_billion_laughs_is_refused_without_being_expanded(capsys):
+    import tracemalloc
+    tracemalloc.start()
+    assert main(["lint", str(HERE / "broken_specs" / "billion-laughs.yaml")]) == 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024  # it once grew to 23.8 GB before the kernel killed it
+    assert "expands to more than 100000 values" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/proc/self/environ"])
+def test_an_example_file_out_of_the_folder_is_neither_read_nor_shown(tmp_path, capsys, target):
+    spec = (HERE / "broken_specs" / "example-outside-folder.yaml").read_text().replace(
+        "../../../../etc/passwd", target).replace("example-outside-folder", "outside")
+    (tmp_path / "outside.yaml").write_text(spec)
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "link.json").symlink_to(target)  # a link out of the folder is out of it too
+    linked = tmp_path / "linked.yaml"
+    linked.write_text(spec.replace(target, "inside/link.json").replace("name: outside", "name: linked"))
+    assert main(["lint", str(tmp_path / "outside.yaml"), str(linked)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("is outside the spec's folder") == 2
+    assert "root:" not in out and "PATH=" not in out
+
+
+def test_an_example_that_is_not_what_the_step_reads_is_an_error_without_its_content(tmp_path, capsys):
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "lookup.json").write_text("SECRET_KEY=do-not-print-me\n")
+    spec = (HERE / "broken_specs" / "example-outside-folder.yaml").read_text().replace(
+        "../../../../etc/passwd", "examples/lookup.json").replace("example-outside-folder", "notjson")
+    (tmp_path / "notjson.yaml").write_text(spec)
+    assert main(["lint", str(tmp_path / "notjson.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "the example answer of step 'lookup' cannot be read: the answer is not JSON" in out
+    assert "do-not-print-me" not in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import jwt
@@ -71,7 +72,7 @@ def test_field_types_follow_the_declared_types(write_spec):
                        "  REGION: {label: Region, type: string, options: [us, eu]}\n"
                        "  NOTE: {label: Note, type: string}\n")
     path = write_spec(text, "abuseipdb")
-    (path.parent / "examples").symlink_to(ROOT / "vendors" / "examples")
+    shutil.copytree(ROOT / "vendors" / "examples", path.parent / "examples")
     fields = {field["key"]: field for field in configuration_spec(load_spec(path))}
     assert {key: field["type"] for key, field in fields.items()} == {
         "custom_key": "api_key", "custom_user": "string", "custom_password": "password", "custom_VERBOSE": "boolean",
@@ -133,7 +134,9 @@ def test_securex_tokens_made_from_a_jwks_module_type_open_the_relay(abuseipdb, t
 
 def test_the_command_picks_the_relays_mode_from_the_key(capsys):
     assert run(parse("abuseipdb", "--url", URL), environ={"SECRET_KEY": SECRET}) == 0
-    assert json.loads(capsys.readouterr().out)["properties"]["configuration-token-key"] == SECRET
+    properties = json.loads(capsys.readouterr().out)["properties"]
+    assert properties["configuration-token-key"] == SECRET
+    assert properties["configuration-token-audience"] == URL  # the module's tokens open this module only
     assert run(parse("abuseipdb", "--url", URL, "--region", "apjc"), environ={}) == 0
     properties = json.loads(capsys.readouterr().out)["properties"]
     assert properties["configuration-token-alg"] == "RS256"

@@ -11,7 +11,9 @@ Then the captured text and every answer are searched for the key in each form it
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import json
 import logging
 from pathlib import Path
@@ -200,7 +202,7 @@ def test_fault_messages_never_carry_the_url(specs, name):
 
 def test_vendor_faults_name_the_cause_not_the_url(self_signed):
     params = (("q", "1.2.3.4"), ("apikey", API_KEY))
-    client = VendorClient(loopback_session())
+    client = VendorClient(loopback_session(), private_ok=True)
     faults = [client.send(VendorRequest("GET", f"http://127.0.0.1:{closed_port()}/keys/{quote(API_KEY, safe='')}/x",
                                         params), 1.0)]
     with MisbehavingVendor(Answer(200, b"{}"), tls=self_signed) as vendor:
@@ -221,7 +223,7 @@ def test_library_debug_lines_never_quote_a_request_target(caplog):
     """Outside a relay request too (e.g. `relay try`), urllib3's debug lines name no path or query."""
     caplog.set_level(logging.DEBUG)
     with MisbehavingVendor(json_answer({})) as vendor:
-        VendorClient(loopback_session()).send(
+        VendorClient(loopback_session(), private_ok=True).send(
             VendorRequest("GET", f"{vendor.origin}/keys/{quote(API_KEY, safe='')}/x", (("apikey", API_KEY),)), 2.0)
     lines = [record.getMessage() for record in caplog.records if record.name.startswith("urllib3")]
     assert any('"GET <target> HTTP/1.1" 200' in line for line in lines), lines
@@ -289,3 +291,135 @@ def test_relay_try_traces_hold_no_secret_with_the_key_in_the_url(catalogue, vend
     recorded = "".join(path.read_text() for path in tmp_path.rglob("*.json"))
     assert "GET " in output
     assert leaks(output) == [] and leaks(recorded) == []
+
+
+# ------------------------------------------------------------------------------------ echoes in any spelling
+
+# Characters that JSON, HTML, URLs and letter case all spell differently.
+ECHO_KEY = 'Ab"c\\d/é+=&<k3y>-5f0e2d9c'
+ECHO_SPEC = r"""
+spec_version: 1
+name: acme-echo
+title: Acme
+version: 1.0.0
+credentials:
+  key: {label: API key}
+observable_types: [ip]
+http:
+  base_url: https://api.acme.test/v1
+  auth:
+    query: {apikey: "{{ credentials.key }}"}
+  errors:
+    - when: {status: 503}
+      error:
+        code: "{{ lower(reason) }}"
+        message: "{{ upper(reason) }} {{ headers.\"x-echo\" }} {{ to_string(body) }}"
+steps:
+  lookup:
+    url: /ip
+    query: {q: "{{ observable.value }}"}
+    result: "{body: body, header: headers.\"X-Echo\", reason: reason}"
+observe:
+  steps: [lookup]
+  sightings:
+    - count: 1
+      confidence: High
+      internal: false
+      observed_time: {start_time: "2026-01-01T00:00:00Z"}
+      observables: ["{{ observable }}"]
+      title: "{{ upper(lookup.header) }}"
+      description: "{{ lookup.body.url }}"
+      short_description: "{{ base64(lookup.body.key) }}"
+      source: "{{ to_string(lookup.body) }}"
+      source_uri: "{{ lookup.body.html }}"
+      external_ids: ["{{ lower(lookup.body.key) }}", "{{ url_quote(lookup.body.key) }}", "{{ lookup.reason }}",
+                     "{{ base64(concat('Basic:', lookup.body.key)) }}"]
+"""
+
+
+def every_spelling(secret: str) -> set:
+    """The secret as a vendor, a library or a template may spell it: written here independently of
+    the engine's redaction, so the test does not grade the engine with its own list."""
+    encoded = secret.encode()
+    forms = {secret, secret.upper(), secret.lower(), quote(secret, safe=""), quote_plus(secret), quote(secret),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], html.escape(secret),
+             secret.encode().decode("latin-1")}  # UTF-8 bytes read as Latin-1: a header or reason phrase
+    for filler in range(3):  # the key inside a longer base64 value, at each of the three alignments
+        text = base64.b64encode(b"x" * filler + encoded).decode()
+        inner = text[(filler * 8 + 5) // 6:(filler + len(encoded)) * 8 // 6]
+        forms |= {inner, inner.replace("+", "-").replace("/", "_")}
+    return forms
+
+
+def spelled(text: str, secret: str = ECHO_KEY) -> list:
+    return sorted(form for form in every_spelling(secret) if form.lower() in text.lower())
+
+
+def echoing_vendor(status: int):
+    """Echoes the key (from the query) in its reason phrase, a header and a JSON body of URLs, HTML
+    and raw text: the worst a vendor's error page or debug answer does."""
+    def plan(request):
+        key = request.param("apikey", "")
+        body = {"url": f"https://api.acme.test{request.path}?{urlencode(request.query)}", "key": key,
+                "html": f"<p>key={html.escape(key)}</p>"}
+        return json_answer(body, status, headers={"X-Echo": key.encode().decode("latin-1")},
+                           reason=f"Unavailable Bearer {key}".encode().decode("latin-1"))
+    return plan
+
+
+@pytest.fixture(scope="module")
+def echo_spec(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("echo")
+    (folder / "acme-echo.yaml").write_text(ECHO_SPEC)
+    return load_spec(folder / "acme-echo.yaml"), folder
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_a_key_echoed_in_any_spelling_reaches_no_answer_and_no_log(echo_spec, status, caplog):
+    """Found by the attack run: redaction covered error messages only, by exact-case match, so a
+    lower-cased reason became an error `code` holding the key, and CTIM data quoted the vendor's echo."""
+    caplog.set_level(logging.DEBUG)
+    with MisbehavingVendor(echoing_vendor(status)) as vendor:
+        relay = RelayAgainst({"acme-echo": echo_spec[0]}, {"acme-echo": vendor.origin})
+        response = relay.post("acme-echo", "observe/observables", [{"type": "ip", "value": "192.0.2.45"}],
+                              key=ECHO_KEY)
+    assert vendor.requests and vendor.requests[0].param("apikey") == ECHO_KEY  # the key did travel, and came back
+    answer = response.get_json()
+    shown = response.get_data(as_text=True) + json.dumps(answer, ensure_ascii=False)
+    if status == 200:
+        assert answer["data"]["sightings"]["docs"][0]["title"].startswith("<REDACTED>") or \
+            "<redacted>" in answer["data"]["sightings"]["docs"][0]["title"].lower()
+    else:
+        assert answer["errors"][0]["code"] == "unavailable bearer <redacted>"
+    assert spelled(shown) == []
+    assert spelled(caplog.text + "\n".join(record.getMessage() for record in caplog.records)) == []
+
+
+@pytest.mark.parametrize("status", [200, 503])
+@pytest.mark.parametrize("arguments", [(), ("--json",)], ids=["text", "json"])
+def test_a_key_echoed_in_any_spelling_reaches_no_relay_try_trace(echo_spec, status, arguments, monkeypatch, capsys):
+    with MisbehavingVendor(echoing_vendor(status)) as vendor:
+        monkeypatch.setenv("RELAY_UPSTREAM_ACME_ECHO", vendor.origin)
+        relay_command(["try", "acme-echo", "ip", "192.0.2.45", "--vendors", str(echo_spec[1]),
+                       "--claim", f"key={ECHO_KEY}", "--color", "never", *arguments])
+    captured = capsys.readouterr()
+    assert "/ip" in captured.out and spelled(captured.out + captured.err) == []
+
+
+def test_the_spellings_cover_what_the_echo_test_sends():
+    """Guards the test: every form the echo spec produces is among the spellings searched for."""
+    key = ECHO_KEY
+    produced = [key.upper(), key.lower(), quote(key, safe=""), base64.b64encode(key.encode()).decode().rstrip("="),
+                json.dumps(key)[1:-1], html.escape(key), quote_plus(key)]
+    assert all(spelled(f"[{form}]") for form in produced)
+    assert spelled(base64.b64encode(b"Basic:" + key.encode()).decode())
+
+
+@pytest.mark.parametrize("logger", ["werkzeug", "zappa.wsgi"])
+def test_request_lines_are_logged_without_their_query(logger, caplog):
+    from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY
+    REQUEST_LINES_WITHOUT_QUERY.install()
+    caplog.set_level(logging.INFO, logger=logger)
+    logging.getLogger(logger).info('%s - - [%s] "%s" %s -', "127.0.0.1", "04/Dec/2026 12:00:00",
+                                   f"POST /abuseipdb/health?jwt=eyJ.{API_KEY} HTTP/1.1", 200)
+    assert '"POST /abuseipdb/health HTTP/1.1" 200' in caplog.text and API_KEY not in caplog.text

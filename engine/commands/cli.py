@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import SpecErrors
+from engine.serving.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -37,6 +38,9 @@ def main(argv=None) -> int:
     except SpecErrors as problem:
         print(problem, file=sys.stderr)
         print("The specs above do not load; `relay lint` lists every problem.", file=sys.stderr)
+        return EXIT_FAILED
+    except ConfigError as problem:  # a setting of the environment the relay cannot start with
+        print(f"relay: {problem}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -15,12 +15,16 @@ from engine.serving.runtime import Runtime
 from engine.spec.model import Spec
 from engine.commands.standin import StandInVendor, routes_from_examples
 from engine.commands.tokens import demo_claims
-from engine.serving.vendor_http import VendorClient
+from engine.serving.readers import UnreadableBody, read_body
+from engine.serving.vendor_http import VendorAnswer, VendorClient
 
 
 def example_warnings(spec: Spec) -> list[SpecError]:
     if spec.examples is None or not spec.endpoints:
         return []
+    unreadable = unreadable_examples(spec)
+    if unreadable:
+        return unreadable
     observable = Observable(spec.examples.observable["type"], spec.examples.observable["value"])
     claims = demo_claims(spec)
     credentials = {c.name: str(claims[c.name]) for c in spec.credentials}
@@ -43,6 +47,22 @@ def example_warnings(spec: Spec) -> list[SpecError]:
                 warnings += [_warning(spec, (endpoint,), f"makes invalid CTIM on the examples: {problem}")
                              for problem in problems]
     return warnings
+
+
+def unreadable_examples(spec: Spec) -> list[SpecError]:
+    """Example files the step cannot read as it declares (`read:`): said without their content."""
+    problems = []
+    for name, example in spec.examples.answers.items():
+        answer = VendorAnswer(example.status, "", {"Content-Type": example.content_type}, example.content(), "")
+        if not answer.ok:
+            continue
+        try:
+            read_body(spec.steps[name].read, answer)
+        except UnreadableBody as problem:
+            path = ("examples", "answers", name, "file")
+            problems.append(SpecError(f"the example answer of step {name!r} cannot be read: {problem.reason}",
+                                      spec.file, *_mark(spec, path), path))
+    return problems
 
 
 def _warning(spec: Spec, path: tuple, message: str) -> SpecError:

@@ -1,14 +1,21 @@
 """Mint an HS256 token for a vendor's SecureX module, and a SECRET_KEY when none is given.
 
-    relay jwt [VENDOR] [--claims FILE] [--secret-key KEY] [--audience URL] [--stage STAGE]
-              [--settings FILE] [--module-type-id ID] [--vendors DIR] [--json]
+    relay jwt [VENDOR] --url MODULE_URL [--claims FILE] [--secret-key KEY] [--days N | --no-expiry]
+              [--stage STAGE] [--settings FILE] [--module-type-id ID] [--vendors DIR] [--json]
 
 The token's claims are what the vendor's spec declares: every credential and setting is asked for
 in turn (credentials of type api_key or password without echo on a terminal; an empty answer keeps
 a setting's default), or the whole payload comes from `--claims FILE` (a JSON object). The key is
 `--secret-key`, else the SECRET_KEY variable, else a new one: every module of one deployment is
-signed with the same key, the one set as SECRET_KEY on its Lambda function. Like the tokens of
-Cisco's generator, this one has no `exp`: SecureX keeps it for the module's whole life.
+signed with the same key, the one set as SECRET_KEY on its Lambda function.
+
+The token is bound to its module: `aud` is the module's URL (`--url`, the deployment's URL that
+`zappa deploy` prints plus `/<vendor>`), so a token minted for one vendor opens no other vendor of
+the deployment, although they share SECRET_KEY and claim names. It expires after `--days` (365 by
+default): a leaked token stops working, and a module whose token expired answers "The JWT has
+expired" until a new one is minted and saved in the module. `--no-expiry` mints a token for the
+module's whole life, as Cisco's generator does; then only a new SECRET_KEY revokes it (and with
+it every token of the deployment).
 
 Printed: the token, the key, the AWS console page where SECRET_KEY is set (from the stage in
 zappa_settings.json), the module's URL and the SecureX pages that create a module (one a region).
@@ -20,6 +27,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,6 +40,7 @@ SECUREX_REGIONS = {
     "apjc": "securex.apjc.security.cisco.com",
 }
 SECRET_TYPES = ("api_key", "password")
+DEFAULT_DAYS = 365
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "y", "1"), ("false", "no", "n", "0")
 
 
@@ -180,11 +189,16 @@ def resolve_secret_key(given: str | None, environ) -> tuple[str, bool]:
     return new_secret_key(), True
 
 
-def module_token(claims: dict, secret_key: str, audience: str | None = None) -> str:
-    payload = dict(claims)
-    if audience:
-        payload["aud"] = audience.rstrip("/")
+def module_token(claims: dict, secret_key: str, audience: str, expires: int | None) -> str:
+    """A token for one module: bound to its URL, expiring at `expires` (epoch seconds) unless None."""
+    payload = {**claims, "aud": audience.rstrip("/")}
+    if expires is not None:
+        payload["exp"] = expires
     return mint_hs256(payload, secret_key)
+
+
+def expiry(days: int | None, now: float | None = None) -> int | None:
+    return None if days is None else int((time.time() if now is None else now) + days * 86400)
 
 
 def securex_module_links(module_type_id: str | None = None) -> dict:
@@ -238,7 +252,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("vendor", nargs="?", help="the vendor's spec name (asked for when the catalogue has several)")
     parser.add_argument("--claims", metavar="FILE", help="JSON object of claims instead of questions")
     parser.add_argument("--secret-key", metavar="KEY", help="sign with this key (default: $SECRET_KEY, else a new key)")
-    parser.add_argument("--audience", metavar="URL", help="bind the token to the module URL (claim `aud`)")
+    parser.add_argument("--url", metavar="MODULE_URL",
+                        help="the module's URL, which the token is bound to (claim `aud`): the URL `zappa deploy` "
+                             "printed, plus /VENDOR")
+    lifetime = parser.add_mutually_exclusive_group()
+    lifetime.add_argument("--days", type=int, default=DEFAULT_DAYS,
+                          help=f"the token expires after this many days (default: {DEFAULT_DAYS})")
+    lifetime.add_argument("--no-expiry", action="store_true",
+                          help="a token for the module's whole life (only a new SECRET_KEY revokes it)")
     parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage (default: dev)")
     parser.add_argument("--settings", default="zappa_settings.json", metavar="FILE",
                         help="Zappa settings for the links (default: ./zappa_settings.json)")
@@ -254,20 +275,31 @@ def run(args, prompter: Prompter | None = None, environ=None, out=None) -> int:
     prompter = prompter or terminal_prompter()
     try:
         spec = choose_vendor(_specs(args.vendors), args.vendor, prompter)
-        claims = read_claims_file(args.claims, spec) if args.claims else ask_claims(spec, prompter)
         stage = deployment_stage(args.settings, args.stage)
+        if args.days <= 0 and not args.no_expiry:
+            raise JwtToolError("--days is a number of days, 1 or more (or --no-expiry)")
+        claims = read_claims_file(args.claims, spec) if args.claims else {}
+        audience = args.url or claims.pop("aud", None)  # checked before any question is asked
+        if not isinstance(audience, str) or not audience.startswith(("https://", "http://")) \
+                or "<api-id>" in audience:
+            raise JwtToolError("the token is bound to its module's URL: give --url "
+                               f"{module_url(stage, args.stage, spec.name)} with the API id that "
+                               f"`zappa deploy {args.stage}` (or `zappa status {args.stage}`) printed")
+        claims = claims or ask_claims(spec, prompter)
     except JwtToolError as problem:
         print(f"relay jwt: {problem}", file=sys.stderr)
         return 2
     secret_key, made_here = resolve_secret_key(args.secret_key, environ)
+    expires = None if args.no_expiry else expiry(args.days)
     result = {
         "vendor": spec.name,
-        "token": module_token(claims, secret_key, args.audience or claims.get("aud")),
+        "token": module_token(claims, secret_key, audience, expires),
+        "expires": None if expires is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
         "secret_key": secret_key,
         "secret_key_is_new": made_here,
         "function": function_name(stage, args.stage) if stage else None,
         "lambda_console": lambda_console_link(stage, args.stage) if stage else None,
-        "module_url": args.audience or module_url(stage, args.stage, spec.name),
+        "module_url": audience.rstrip("/"),
         "securex": securex_module_links(args.module_type_id),
     }
     print(json.dumps(result, indent=2) if args.json else render(result), file=out)
@@ -287,8 +319,9 @@ def choose_vendor(specs: dict, name: str | None, prompter: Prompter):
 
 
 def render(result: dict) -> str:
-    lines = [f"Token for the {result['vendor']} module (SecureX sends it as `Authorization: Bearer ...`):",
-             result["token"], ""]
+    lasts = f"expires {result['expires']}" if result["expires"] else "never expires"
+    lines = [f"Token for the {result['vendor']} module at {result['module_url']} ({lasts}; SecureX sends it as "
+             "`Authorization: Bearer ...`):", result["token"], ""]
     if result["secret_key_is_new"]:
         lines.append("SECRET_KEY (new; set it on the Lambda function and reuse it for every further module):")
     else:
@@ -297,7 +330,7 @@ def render(result: dict) -> str:
     if result["lambda_console"]:
         lines += [f"Set SECRET_KEY on {result['function']} (Configuration > Environment variables):",
                   "  " + result["lambda_console"], ""]
-    lines += ["The module's URL (`zappa status` shows the API Gateway URL):", "  " + result["module_url"], "",
+    lines += ["The module's URL (the token opens it and no other):", "  " + result["module_url"], "",
               "Create the module in SecureX:"]
     lines += [f"  {region.upper():<5} {link}" for region, link in result["securex"].items()]
     return "\n".join(lines)

@@ -11,8 +11,10 @@ routes the spec declares, and the auth properties of the relay's mode:
 - hs256: `configuration-token` signed HS256 with `configuration-token-key`, the relay's SECRET_KEY
   (`--secret-key`, else $SECRET_KEY, else a new key, printed on stderr);
 - jwks: `configuration-token` signed RS256 by SecureX, whose keys the relay fetches from
-  `custom_jwks_host` (the region's visibility host); `--audience` sets
-  `configuration-token-audience` (then the relay needs RELAY_AUDIENCE to match).
+  `custom_jwks_host` (the region's visibility host).
+
+In both, `configuration-token-audience` is the module URL (or `--audience`, behind a custom
+domain): the relay accepts only tokens bound to the module they are sent to.
 
 The default mode is the relay's own: hs256 when a key is given, else jwks. Without `--url`, the URL
 has the deployment's shape with `<api-id>` left to fill in (`zappa status` shows it).
@@ -91,14 +93,19 @@ def setting_tooltip(setting) -> str:
     return ", ".join(bounds)
 
 
-def hs256_properties(secret_key: str) -> dict:
-    return {"auth-type": "configuration-token", "configuration-token-alg": "HS256",
-            "configuration-token-key": secret_key}
+def hs256_properties(secret_key: str, audience: str | None = None) -> dict:
+    properties = {"auth-type": "configuration-token", "configuration-token-alg": "HS256",
+                  "configuration-token-key": secret_key}
+    return with_audience(properties, audience)
 
 
 def jwks_properties(jwks_host: str, audience: str | None = None) -> dict:
     properties = {"auth-type": "configuration-token", "configuration-token-alg": "RS256",
                   "custom_jwks_host": jwks_host}
+    return with_audience(properties, audience)
+
+
+def with_audience(properties: dict, audience: str | None) -> dict:
     if audience:
         properties["configuration-token-audience"] = audience.rstrip("/")
     return properties
@@ -136,7 +143,8 @@ def add_arguments(parser) -> None:
                         help="hs256: the relay's SECRET_KEY (default: $SECRET_KEY, else a new key)")
     parser.add_argument("--region", choices=tuple(JWKS_HOST_BY_REGION), default="us",
                         help="jwks: the SecureX region whose keys sign the tokens (default: us)")
-    parser.add_argument("--audience", metavar="URL", help="jwks: configuration-token-audience (default: none)")
+    parser.add_argument("--audience", metavar="URL",
+                        help="configuration-token-audience, the `aud` of the module's tokens (default: the URL)")
     parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage for the URL (default: dev)")
     parser.add_argument("--settings", default="zappa_settings.json", metavar="FILE",
                         help="Zappa settings for the URL (default: ./zappa_settings.json)")
@@ -167,10 +175,11 @@ def run(args, environ=None, out=None, err=None) -> int:
             secret_key = new_secret_key()
             print(f"note: new SECRET_KEY {secret_key}: set it on the relay's Lambda function", file=err)
         print("note: configuration-token-key is the relay's SECRET_KEY: keep this document private", file=err)
-        properties = hs256_properties(secret_key)
+        properties = hs256_properties(secret_key, args.audience or url)
     else:
-        properties = jwks_properties(JWKS_HOST_BY_REGION[args.region], args.audience)
-        if args.audience:
-            print(f"note: set RELAY_AUDIENCE={args.audience.rstrip('/')} on the relay", file=err)
+        properties = jwks_properties(JWKS_HOST_BY_REGION[args.region], args.audience or url)
+    if args.audience and args.audience.rstrip("/") != url.rstrip("/"):
+        root = args.audience.rstrip("/").removesuffix(f"/{spec.name}")
+        print(f"note: set RELAY_AUDIENCE={root} on the relay (the public root the tokens are bound to)", file=err)
     print(json.dumps(module_type(spec, url, properties), indent=2), file=out)
     return 0

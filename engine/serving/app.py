@@ -7,6 +7,9 @@ Routes are the relay API of Cisco's relays: POST /health, /deliberate/observable
 like an undeclared route until a spec declares them), GET /watchdog. Relay errors are HTTP 200 with
 `{"errors": [...]}` next to whatever data was gathered; an engine failure is logged and answered
 as a relay error, never as a stack trace.
+
+Every answer leaves through `serve`, which cuts the request's credentials and SECRET_KEY out of
+all of it (data, codes, messages) in every spelling, whatever a vendor echoed or a template did.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.serving.auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
+from engine.serving.budget import Budget, client_socket_watch
 from engine.serving.config import RelayConfig
 from engine.serving.envelope import endpoint_answer, errors_only
 from engine.errors import RelayError
@@ -24,7 +28,7 @@ from engine.serving.flows import Work, run_endpoint, run_health
 from engine.spec.load import load_specs
 from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
-from engine.serving.redaction import SECRETS_OUT_OF_LOGS, redact, secret_forms
+from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
 from engine.spec.model import Spec
 from engine.serving.vendor_http import VendorClient
@@ -54,10 +58,13 @@ class Relay:
         self.config = config
         self.runtime = runtime
         self.authenticator = authenticator
-        self.clients = {name: VendorClient(runtime.session, config.upstream_for(name)) for name in specs}
+        self.clients = {name: VendorClient(runtime.session, config.upstream_for(name),
+                                           private_ok=spec.http is not None and spec.http.private_network
+                                           and config.may_reach_private(name))
+                        for name, spec in specs.items()}
 
     # -- the relay routes -------------------------------------------------------------------
-    def answer(self, spec: Spec, route: str, url_root: str):
+    def answer(self, spec: Spec, route: str, audience: str):
         if route == "version":
             return {"version": spec.version}
         if route == "watchdog":
@@ -68,16 +75,15 @@ class Relay:
         if route == "health":
             if spec.health is None:
                 return None
-            work = self.work(spec, url_root, "health")
-            errors = run_health(work).errors
-            return self.redacted(errors_only(errors), work) if errors else {"data": {"status": "ok"}}
+            errors = run_health(self.work(spec, audience, "health")).errors
+            return errors_only(errors) if errors else {"data": {"status": "ok"}}
         if route in ("deliberate", "observe", "refer"):
             if spec.endpoint(route) is None:
                 return None
-            return self.enrich(spec, route, url_root)
+            return self.enrich(spec, route, audience)
         return None  # respond, trigger and tiles: not declared by any spec yet
 
-    def enrich(self, spec: Spec, route: str, url_root: str):
+    def enrich(self, spec: Spec, route: str, audience: str):
         empty = [] if route == "refer" else {}
         try:
             raw = request.get_data(cache=True)
@@ -89,29 +95,26 @@ class Relay:
             observables = validate_observables(parse_json_body(raw))
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
-        work = self.work(spec, url_root, route) if spec.read_token_first else None
+        work = self.work(spec, audience, route) if spec.read_token_first else None
         observables = supported_observables(observables, spec.observable_types)
         if not observables:  # nothing to look up: most relays answer before reading the token
             return {"data": empty}
-        work = work or self.work(spec, url_root, route)
-        return self.redacted(endpoint_answer(route, run_endpoint(work, route, observables)), work)
+        work = work or self.work(spec, audience, route)
+        return endpoint_answer(route, run_endpoint(work, route, observables))
 
-    def redacted(self, body: dict, work: Work) -> dict:
-        """Error messages without the request's credentials: a vendor may echo its API key back
-        (an error page quoting the URL), and a spec's message template may show that text."""
-        secrets = secret_forms(list(work.credentials.values()) + [self.config.secret_key])
-        for error in body.get("errors", ()):
-            error["message"] = redact(error["message"], secrets)
-        return body
-
-    def work(self, spec: Spec, url_root: str, route: str) -> Work:
+    def work(self, spec: Spec, audience: str, route: str) -> Work:
         # A route of a vendor that needs no credentials reads no token, as such Cisco relays do.
-        claims = self.authenticator.claims(request.headers.get("Authorization"), url_root) \
+        claims = self.authenticator.claims(request.headers.get("Authorization"), audience) \
             if spec.reads_token(route) else {}
         credentials = required_credentials(claims, spec)
         g.secrets_in_flight = SECRETS_OUT_OF_LOGS.add(credentials.values())  # until the request ends
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
-        return Work(spec, self.clients[spec.name], self.runtime, credentials, settings)
+        return Work(spec, self.clients[spec.name], self.runtime, credentials, settings, budget=g.budget)
+
+    def redacted(self, body: dict) -> dict:
+        """The answer without the request's credentials or SECRET_KEY, in any spelling: a vendor
+        may echo its key (an error page quoting the URL), a template may upper-case or encode it."""
+        return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).value(body)
 
 
 
@@ -138,8 +141,24 @@ def framework_error(error: HTTPException) -> Response:
 
 def build_authenticator(config: RelayConfig, runtime: Runtime) -> Authenticator:
     jwks = JwksCache(lambda host: fetch_jwks_over_https(runtime.jwks_session, host))
-    return Authenticator(config.auth_mode, secret_key=config.secret_key, jwks_hosts=config.jwks_hosts,
-                         jwks=jwks, audience=config.audience)
+    return Authenticator(config.auth_mode, secret_key=config.secret_key, jwks_hosts=config.jwks_hosts, jwks=jwks)
+
+
+class QueryForgetting:
+    """WSGI middleware: the relay API takes nothing from the query string, so it is dropped before
+    anything can log it. A token sent as `?jwt=...` is refused like any token-less request, and
+    gunicorn's access log, written from the same environ after the answer, does not keep it
+    (Zappa and Werkzeug log from their own copy: `RequestLinesWithoutQuery` cleans their lines)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ["QUERY_STRING"] = ""
+        for name in ("RAW_URI", "REQUEST_URI"):
+            if name in environ:
+                environ[name] = environ[name].split("?", 1)[0]
+        return self.app(environ, start_response)
 
 
 def create_app(specs: dict | None = None, config: RelayConfig | None = None, runtime: Runtime | None = None,
@@ -152,6 +171,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     relay = Relay(specs, config, runtime, authenticator or build_authenticator(config, runtime))
 
     SECRETS_OUT_OF_LOGS.install().add([config.secret_key])
+    REQUEST_LINES_WITHOUT_QUERY.install()
     app = Flask("relay")
     # One byte more than the maximum is read, so a longer body (streamed without Content-Length,
     # which Werkzeug cuts silently) shows itself and is refused as too large, not as bad JSON.
@@ -163,9 +183,9 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
         spec = relay.specs.get(vendor or config.root_vendor or "")
         if spec is None:
             return framework_error(_not_found())
-        url_root = request.url_root.rstrip("/") + (f"/{vendor}" if vendor else "")
+        g.budget = Budget(config.request_budget, runtime.clock, client_socket_watch(request.environ))
         try:
-            body = relay.answer(spec, route, url_root)
+            body = relay.answer(spec, route, config.audience_for(request.url_root, vendor))
         except RelayError as error:
             body = errors_only([error])
         except Exception:  # an engine bug must not show a stack trace to SecureX
@@ -173,7 +193,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             body = errors_only([RelayError("unknown", "Something went wrong.")])
         if body is None:
             return framework_error(_not_found())
-        return Response(json.dumps(body), status=200, mimetype="application/json")
+        return Response(json.dumps(relay.redacted(body)), status=200, mimetype="application/json")
 
     for route, (method, path) in RELAY_ROUTES.items():
         app.add_url_rule(f"/<vendor>{path}", f"{route}-vendor", lambda vendor, route=route: serve(route, vendor),
@@ -186,6 +206,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
         SECRETS_OUT_OF_LOGS.discard(g.pop("secrets_in_flight", []))
 
     app.register_error_handler(HTTPException, framework_error)
+    app.wsgi_app = QueryForgetting(app.wsgi_app)
     return app
 
 

@@ -1,10 +1,13 @@
 """Incoming authorization: the JWT SecureX sends, checked in one of two modes.
 
 - `hs256`: signed with the relay's own SECRET_KEY (the classic serverless relay flow);
-- `jwks`: SecureX's RS256 configuration token, verified with the key its `kid` names in
+- `jwks`: XDR's RS256 configuration token, verified with the key its `kid` names in
   `https://<jwks_host>/.well-known/jwks`, where jwks_host must be on an allow-list (Cisco's relays
-  trust any host the token names, which lets anyone mint accepted tokens), and `aud` must be the
-  relay's own URL root (or RELAY_AUDIENCE).
+  trust any host the token names, which lets anyone mint accepted tokens).
+
+In both modes `aud` must be the module's own URL (`RelayConfig.audience_for`): every vendor of a
+deployment shares SECRET_KEY and claim names such as `key`, so a token that named no audience
+would carry one vendor's key to any other.
 
 Failures raise RelayError("authorization error", "Authorization failed: <reason>") with the
 reasons Cisco's relays use, so SecureX users see the messages they know.
@@ -18,6 +21,7 @@ import jwt
 import requests
 
 from engine.errors import authorization_error
+from engine.serving.transport import exchange
 from engine.serving.vendor_http import VendorFault, read_body
 
 DEFAULT_JWKS_HOSTS = ("visibility.amp.cisco.com", "visibility.eu.amp.cisco.com",
@@ -25,6 +29,7 @@ DEFAULT_JWKS_HOSTS = ("visibility.amp.cisco.com", "visibility.eu.amp.cisco.com",
 JWKS_TIMEOUT = 5.0
 JWKS_CACHE_SECONDS = 300.0
 JWKS_MAX_BYTES = 256 * 1024
+MIN_SECRET_KEY_BYTES = 32  # 256 bits, as HS256's own key size
 
 HEADER_MISSING = "Authorization header is missing"
 WRONG_TYPE = "Wrong authorization type"
@@ -36,6 +41,8 @@ WRONG_JWKS_HOST = ("Wrong jwks_host in JWT payload. Make sure domain follows the
 KID_NOT_FOUND = "kid from JWT header not found in API response"
 WRONG_KEY = ("Failed to decode JWT with provided key. Make sure domain in custom_jwks_host "
              "corresponds to your SecureX instance region.")
+WRONG_SECRET_KEY = ("Failed to decode JWT with provided key. Make sure the token was signed with this relay's "
+                    "SECRET_KEY (relay jwt mints one).")
 WRONG_AUDIENCE = "Wrong configuration-token-audience"
 EXPIRED = "The JWT has expired"
 NOT_YET_VALID = "The JWT is not yet valid"
@@ -47,21 +54,23 @@ class JwksFetchError(Exception):
 
 def fetch_jwks_over_https(session: requests.Session, host: str) -> dict:
     """GET https://<host>/.well-known/jwks (never plain HTTP, never a redirect, bounded in size and
-    in time: JWKS_TIMEOUT is a deadline for the whole fetch, so a host dripping bytes is given up on)."""
+    in time: JWKS_TIMEOUT is a deadline for the whole fetch, head and body, so a host dripping bytes
+    is given up on). The host is on the operator's allow-list, so it may be on a private network."""
     deadline = time.monotonic() + JWKS_TIMEOUT
     try:
-        response = session.get(f"https://{host}/.well-known/jwks", timeout=JWKS_TIMEOUT,
-                               allow_redirects=False, stream=True)
-        try:
-            if response.status_code != 200:
-                raise JwksFetchError(f"HTTP {response.status_code}")
-            content = read_body(response, deadline, JWKS_TIMEOUT, JWKS_MAX_BYTES)
-        finally:
-            response.close()
+        with exchange(deadline, private_ok=True):
+            response = session.get(f"https://{host}/.well-known/jwks", timeout=JWKS_TIMEOUT,
+                                   allow_redirects=False, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise JwksFetchError(f"HTTP {response.status_code}")
+                content = read_body(response, deadline, JWKS_TIMEOUT, JWKS_MAX_BYTES)
+            finally:
+                response.close()
         if isinstance(content, VendorFault):
             raise JwksFetchError(content.message)
         document = requests.models.complexjson.loads(content)
-    except (requests.RequestException, ValueError, RecursionError) as problem:  # deep nesting: RecursionError
+    except (requests.RequestException, OSError, ValueError, RecursionError) as problem:  # deep nesting
         raise JwksFetchError(str(problem)[:200]) from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksFetchError("not a JWKS document")
@@ -119,19 +128,21 @@ class Authenticator:
     """Turns an Authorization header into verified claims, or raises an authorization error."""
 
     def __init__(self, mode: str, *, secret_key: str | None = None, jwks_hosts=DEFAULT_JWKS_HOSTS,
-                 jwks: JwksCache | None = None, audience: str | None = None, leeway: float = 0):
+                 jwks: JwksCache | None = None, leeway: float = 0):
         if mode not in ("hs256", "jwks"):
             raise ValueError(f"unknown auth mode {mode!r}")
         if mode == "hs256" and not secret_key:
             raise ValueError("hs256 mode needs SECRET_KEY")
+        if mode == "hs256" and len(secret_key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         self.mode = mode
         self.secret_key = secret_key
         self.jwks_hosts = frozenset(h.strip().lower() for h in jwks_hosts if h.strip())
         self.jwks = jwks
-        self.audience = audience
         self.leeway = leeway
 
-    def claims(self, authorization: str | None, url_root: str) -> dict:
+    def claims(self, authorization: str | None, audience: str) -> dict:
+        """The verified claims of a token that must carry `aud` == audience."""
         token = bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -140,9 +151,8 @@ class Authenticator:
             raise authorization_error(WRONG_STRUCTURE) from None
         if not isinstance(unverified, dict):
             raise authorization_error(WRONG_STRUCTURE)
-        audience = self.audience or url_root.rstrip("/")
         if self.mode == "hs256":
-            return self._decode(token, self.secret_key, "HS256", audience, unverified)
+            return self._decode(token, self.secret_key, "HS256", audience)
         host = unverified.get("jwks_host")
         if not host:
             raise authorization_error(JWKS_HOST_MISSING)
@@ -156,15 +166,12 @@ class Authenticator:
             raise authorization_error(WRONG_JWKS_HOST) from None
         if key is None:
             raise authorization_error(KID_NOT_FOUND)
-        return self._decode(token, key, "RS256", audience, unverified)
+        return self._decode(token, key, "RS256", audience)
 
-    def _decode(self, token: str, key, algorithm: str, audience: str, unverified: dict) -> dict:
-        # A classic HS256 token carries no `aud`; when one is there it must be ours.
-        check_audience = algorithm == "RS256" or "aud" in unverified
+    def _decode(self, token: str, key, algorithm: str, audience: str) -> dict:
         try:
-            return jwt.decode(token, key, algorithms=[algorithm], audience=audience if check_audience else None,
-                              leeway=self.leeway, options={"verify_aud": check_audience,
-                                                           "require": ["aud"] if algorithm == "RS256" else []})
+            return jwt.decode(token, key, algorithms=[algorithm], audience=audience, leeway=self.leeway,
+                              options={"require": ["aud"]})
         except jwt.InvalidAudienceError:
             raise authorization_error(WRONG_AUDIENCE) from None
         except jwt.MissingRequiredClaimError:
@@ -174,7 +181,7 @@ class Authenticator:
         except jwt.ImmatureSignatureError:
             raise authorization_error(NOT_YET_VALID) from None
         except jwt.PyJWTError:
-            raise authorization_error(WRONG_KEY) from None
+            raise authorization_error(WRONG_KEY if algorithm == "RS256" else WRONG_SECRET_KEY) from None
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -5,6 +5,9 @@
                     observables run concurrently (spec.concurrency), and the first fatal error
                     stops observables not yet started, while data already gathered is kept.
 
+Every call is cut to what is left of the request's budget, and none starts once the budget is
+spent or the client has gone: observables left unfinished are named in one `timeout` error.
+
 Everything an expression can see lives in one scope: observable, settings, credentials, the
 results of the steps by name, and the `let` values and `for each` items of the mapping.
 """
@@ -12,20 +15,22 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from engine.errors import RelayError, format_yaml_path
+from engine.errors import AUTH_FAILED, RelayError, format_yaml_path
 from engine.language.expressions import EvaluationError, Scope, Template, render_value
 from engine.language.functions import to_text
 from engine.language.mapping import ABSENT, MappingError, bind_let, render, truthy
+from engine.serving.budget import Budget
 from engine.serving.observables import Observable
 from engine.serving.outcomes import decide
 from engine.serving.readers import UnreadableBody, read_body
 from engine.spec.model import Block, Spec, Step, origin_of
-from engine.serving.vendor_http import VendorAnswer, VendorClient, VendorRequest
+from engine.serving.vendor_http import VendorAnswer, VendorClient, VendorFault, VendorRequest
 
 log = logging.getLogger("relay")
 
@@ -35,9 +40,17 @@ class StepSkipped(Exception):
 
 
 class StepFailed(Exception):
-    def __init__(self, error: RelayError):
+    """The step ends this observable with an error; `stops`: and the observables not started yet
+    (a rate limit or bad credentials will fail them too; a value only this observable has will not)."""
+
+    def __init__(self, error: RelayError, stops: bool = True):
         super().__init__(str(error))
         self.error = error
+        self.stops = stops
+
+
+class OutOfTime(Exception):
+    """The request's budget is spent, or its client has gone: no further call starts."""
 
 
 @dataclass
@@ -61,6 +74,7 @@ class Work:
     runtime: object
     credentials: dict
     settings: dict
+    budget: Budget | None = None  # None: no limit (a tool running one observable by hand)
     calls: list = field(default_factory=list)
     left_out: list | None = None  # set by lint's dry run to learn which fields rendered null
 
@@ -75,6 +89,8 @@ class Gathered:
 
     outputs: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
+    stops: bool = False  # an error here stops the observables not started yet
+    unfinished: int = 0  # observables the budget (or a client gone) left unfinished
 
     def add(self, other: "Gathered") -> None:
         for key, docs in other.outputs.items():
@@ -82,6 +98,11 @@ class Gathered:
         for error in other.errors:
             if error.to_json() not in [e.to_json() for e in self.errors]:
                 self.errors.append(error)
+        self.unfinished += other.unfinished
+
+
+def failed(failure: StepFailed) -> Gathered:
+    return Gathered(errors=[failure.error], stops=failure.stops)
 
 
 # -- steps --------------------------------------------------------------------------------------
@@ -92,7 +113,15 @@ def run_step(step: Step, scope: Scope, work: Work):
     if step.condition is not None and not truthy(_evaluate_step_condition(step, scope, work)):
         return None  # a call this observable does not need (e.g. a type-specific endpoint)
     request = build_request(step, scope, work)
-    result = work.client.send(request, step.timeout or http.timeout)
+    timeout = step.timeout or http.timeout
+    if work.budget is not None:
+        if not work.budget.allows_a_call():
+            raise OutOfTime()
+        timeout = work.budget.call_timeout(timeout)
+    result = work.client.send(request, timeout)
+    if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
+            and timeout < (step.timeout or http.timeout) and work.budget.spent():
+        raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
     call = Call(step.name, request, result)
     work.calls.append(call)
     outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
@@ -164,6 +193,7 @@ def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     params = [(name, value) for name, value in params if value is not None]
     headers = {name: value for name, value in headers.items() if value is not None}
+    check_header_values(headers, work)
     try:
         body = render_value(step.json, scope) if step.json is not None else None
     except EvaluationError as failure:
@@ -172,6 +202,29 @@ def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:
     if step.form is not None:
         form = tuple((name, text(value, "form", name)) for name, value in step.form)
     return VendorRequest(step.method, url, tuple(params), headers, body, form)
+
+
+# What HTTP lets a header value hold: no control characters, nothing but blanks before the value.
+# Credentials are ASCII: a key with other characters is a key pasted wrongly, not one to send.
+SENDABLE_HEADER = re.compile(r"([\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff\t]*)?")
+SENDABLE_CREDENTIAL = re.compile(r"([\x21-\x7e][\x20-\x7e\t]*)?")
+
+
+def check_header_values(headers: dict, work: Work) -> None:
+    """A header value HTTP cannot carry fails the whole request when it holds a credential (every
+    observable would send it: Cisco's relays answer an authorization error), else only this
+    observable (the value came from it); either way before anything is sent."""
+    credentials = [value for value in work.credentials.values() if value]
+    for value in headers.values():
+        with_credential = any(credential in value for credential in credentials)
+        if (SENDABLE_CREDENTIAL if with_credential else SENDABLE_HEADER).fullmatch(value):
+            continue
+        if with_credential:
+            raise StepFailed(RelayError("authorization error", AUTH_FAILED + f"the credentials cannot be sent to "
+                                        f"{work.spec.title}: they hold a character an HTTP header cannot carry "
+                                        "(a blank before the key, a line break, a non-ASCII letter?)"))
+        raise StepFailed(RelayError("invalid argument", f"{work.spec.title} cannot be asked about this observable: "
+                                    "a header would hold a character HTTP cannot carry"), stops=False)
 
 
 def encoded_url(step: Step, scope: Scope, work: Work) -> str:
@@ -217,7 +270,9 @@ def run_endpoint(work: Work, endpoint: str, observables: list[Observable]) -> Ga
         except StepSkipped:
             return Gathered()
         except StepFailed as failure:
-            return Gathered(errors=[failure.error])
+            return failed(failure)
+        except OutOfTime:
+            return with_budget_error(Gathered(unfinished=len(observables)), work, len(observables))
     per_observable = [s for s in steps if not s.per_request]
     return run_observables(work, block, per_observable, scope, observables)
 
@@ -228,8 +283,10 @@ def run_observables(work: Work, block: Block, steps: list, scope: Scope, observa
     def one(observable: Observable) -> Gathered:
         if stopped:
             return Gathered()
+        if work.budget is not None and not work.budget.allows_a_call():
+            return Gathered(unfinished=1)
         gathered = run_observable(work, block, steps, scope.with_values(observable=observable.to_json()))
-        if any(error.type == "fatal" for error in gathered.errors):
+        if gathered.stops and any(error.type == "fatal" for error in gathered.errors):
             stopped.append(True)
         return gathered
 
@@ -241,7 +298,18 @@ def run_observables(work: Work, block: Block, steps: list, scope: Scope, observa
             results = list(pool.map(one, observables))
     for gathered in results:
         total.add(gathered)
-    return total
+    return with_budget_error(total, work, len(observables))
+
+
+def with_budget_error(gathered: Gathered, work: Work, total: int) -> Gathered:
+    """One error naming the observables the budget left unfinished (none when all finished)."""
+    if gathered.unfinished and work.budget is not None:
+        why = "its client has gone" if work.budget.gone else \
+            f"a relay request may take {work.budget.seconds:g} s (RELAY_REQUEST_BUDGET); ask about fewer at once"
+        gathered.errors.append(RelayError("timeout", f"No answer from {work.spec.title} in time for "
+                                                     f"{gathered.unfinished} of {total} observable"
+                                                     f"{'s' if total != 1 else ''}: {why}."))
+    return gathered
 
 
 def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathered:
@@ -251,7 +319,9 @@ def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathe
         except StepSkipped:
             return Gathered()
         except StepFailed as failure:
-            return Gathered(errors=[failure.error])
+            return failed(failure)
+        except OutOfTime:
+            return Gathered(unfinished=1)
     gathered = Gathered()
     try:
         emit(block, scope, gathered.outputs)
@@ -299,5 +369,8 @@ def run_health(work: Work) -> Gathered:
         except StepSkipped:
             break
         except StepFailed as failure:
-            return Gathered(errors=[failure.error])
+            return failed(failure)
+        except OutOfTime:
+            return Gathered(errors=[RelayError("timeout", f"{work.spec.title} did not answer the health check "
+                                                          "within the relay's time budget.")])
     return Gathered()

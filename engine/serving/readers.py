@@ -14,7 +14,12 @@ from engine.serving.vendor_http import VendorAnswer
 
 
 class UnreadableBody(ValueError):
-    """The body is not what the step declared it reads (e.g. not JSON)."""
+    """The body is not what the step declared it reads (e.g. not JSON); `preview`: how it starts,
+    shown to operators of a live vendor, never by lint (whose bodies are files it was told to read)."""
+
+    def __init__(self, reason: str, preview: str | None = None):
+        super().__init__(reason + (f" (starts with {preview!r})" if preview is not None else ""))
+        self.reason = reason
 
 
 def read_body(reader, answer: VendorAnswer):
@@ -29,8 +34,7 @@ def read_body(reader, answer: VendorAnswer):
     try:
         return answer.json()
     except ValueError:
-        preview = answer.text[:80].replace("\n", " ")
-        raise UnreadableBody(f"the answer is not JSON (starts with {preview!r})") from None
+        raise UnreadableBody("the answer is not JSON", answer.text[:80].replace("\n", " ")) from None
 
 
 def read_ndjson(text: str) -> list:

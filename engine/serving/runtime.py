@@ -14,6 +14,8 @@ from typing import Callable
 
 import requests
 
+from engine.serving.transport import new_session
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -55,12 +57,6 @@ class PinnedClock(FrozenClock):
     def sleep(self, seconds: float) -> None:
         time.sleep(max(seconds, 0))
         super().sleep(seconds)
-
-
-def new_session() -> requests.Session:
-    session = requests.Session()
-    session.verify = True  # TLS verification stays on; a private CA comes in through REQUESTS_CA_BUNDLE
-    return session
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """The one way the engine talks to vendors: a requests.Session with timeouts, TLS checks and limits.
 
 `VendorClient.send` never raises for network trouble: it returns a `VendorAnswer` (any HTTP status)
-or a `VendorFault` (ssl, connection, timeout, oversized, redirect, path), and `outcomes.decide` turns
-either into a relay outcome. Redirects are followed only within the same origin, and
-`RELAY_UPSTREAM_<NAME>` can send every call of a vendor to another origin (path and query kept).
+or a `VendorFault` (ssl, connection, timeout, oversized, redirect, path, address), and
+`outcomes.decide` turns either into a relay outcome. Redirects are followed only within the same
+origin, and `RELAY_UPSTREAM_<NAME>` can send every call of a vendor to another origin (path and
+query kept).
 
-The call's timeout is a deadline for the whole exchange, body included, and fault messages never
-carry the request URL (its query may hold an API key), so they are safe to show and to log.
+The call's timeout is a deadline for the whole exchange, from connecting to the last body byte
+(transport.py holds it while the head is read, `read_body` while the body is), and fault messages
+never carry the request URL (its query may hold an API key), so they are safe to show and to log.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
+
+from engine.serving.transport import AddressRefused, cause_of, exchange
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -70,16 +74,20 @@ class VendorAnswer:
 
 @dataclass(frozen=True)
 class VendorFault:
-    kind: str  # ssl, connection, timeout, oversized, redirect, path
+    kind: str  # ssl, connection, timeout, oversized, redirect, path, address
     message: str
 
 
 class VendorClient:
+    """Calls one vendor. `private_ok`: the vendor may be on a private network (the spec says so and
+    the operator allows it); an upstream override is the operator's own choice of address."""
+
     def __init__(self, session: requests.Session, upstream: str | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES):
+                 max_body_bytes: int = MAX_BODY_BYTES, private_ok: bool = False):
         self.session = session
         self.upstream = upstream.rstrip("/") if upstream else None
         self.max_body_bytes = max_body_bytes
+        self.private_ok = private_ok or self.upstream is not None
 
     def send(self, request: VendorRequest, timeout: float) -> VendorAnswer | VendorFault:
         deadline = time.monotonic() + timeout
@@ -91,7 +99,8 @@ class VendorClient:
         url = self.redirected(request.url)
         method, body_kwargs = request.method, _body(request)
         for _ in range(MAX_REDIRECTS + 1):
-            fault_or_answer = self._send_once(method, url, request, body_kwargs, deadline, timeout)
+            with exchange(deadline, self.private_ok):
+                fault_or_answer = self._send_once(method, url, request, body_kwargs, deadline, timeout)
             if isinstance(fault_or_answer, VendorFault) or fault_or_answer.status not in (301, 302, 303, 307, 308):
                 return fault_or_answer
             location = fault_or_answer.headers.get("Location")
@@ -115,20 +124,27 @@ class VendorClient:
         return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
 
     def _send_once(self, method, url, request, body_kwargs, deadline, timeout):
-        remaining = max(deadline - time.monotonic(), 0.001)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return VendorFault("timeout", f"no answer within {timeout:g} s")
         try:
             response = self.session.request(
                 method, url, params=list(request.params) or None, headers=request.headers,
                 timeout=(min(remaining, 5.0), remaining), allow_redirects=False, stream=True, **body_kwargs)
         except requests.exceptions.SSLError as problem:
+            if time.monotonic() >= deadline:  # the watchdog cut a handshake that was still dripping
+                return VendorFault("timeout", f"no answer within {timeout:g} s")
             return VendorFault("ssl", verify_message(problem))
-        except (requests.exceptions.Timeout,):
-            return VendorFault("timeout", f"no answer within {timeout:g} s")
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader, UnicodeError) as problem:
             # Their texts quote the URL or the header value (an API key, maybe): name the kind only.
             return VendorFault("connection", f"the request cannot be sent ({type(problem).__name__}: "
                                              "a URL or header value HTTP cannot carry)")
-        except requests.exceptions.RequestException as problem:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as problem:
+            refused = cause_of(problem, AddressRefused)
+            if refused is not None:
+                return VendorFault("address", without_query(str(refused).split(": ", 1)[-1]))
+            if isinstance(problem, requests.exceptions.Timeout) or time.monotonic() >= deadline:
+                return VendorFault("timeout", f"no answer within {timeout:g} s")
             return VendorFault("connection", fault_message(problem))
         try:
             content = self._read_body(response, deadline, timeout)
@@ -241,16 +257,9 @@ def fault_message(problem: BaseException) -> str:
 
 def verify_message(problem: BaseException) -> str:
     """The certificate error's `verify_message`, wherever requests and urllib3 wrapped it."""
-    seen, pending = set(), [problem]
-    while pending:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:  # ssl.SSLError.reason is a str
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError) and getattr(current, "verify_message", None):
-            return current.verify_message
-        pending += [getattr(current, "reason", None), current.__cause__, current.__context__]
-        pending += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    certificate = cause_of(problem, ssl.SSLCertVerificationError)
+    if certificate is not None and getattr(certificate, "verify_message", None):
+        return certificate.verify_message
     return fault_message(problem)  # not a certificate problem (e.g. the port does not speak TLS)
 
 

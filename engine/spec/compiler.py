@@ -19,6 +19,7 @@ from engine.errors import SpecError
 from engine.language.expressions import Expression, ExpressionSyntaxError, Template
 from engine.language.functions import CTIM_DISPOSITIONS, DISPOSITION_NUMBERS, RelayFunctions
 from engine.language.mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
+from engine.serving.addresses import FORBIDDEN, PRIVATE, host_kind
 from engine.spec.model import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, ExampleAnswer, Examples,
                    HtmlTableReader, HttpConfig, Setting, Spec, Step, origin_of)
 from engine.spec.source import Document
@@ -270,7 +271,13 @@ class Compiler:
                 self.error(path + ("answers", name), f"no step named {name!r}",
                            f"did you mean {close[0]!r}?" if close else "", key=True)
                 continue
-            file = folder / answer["file"]
+            file = (folder / answer["file"]).resolve()
+            if not file.is_relative_to(folder):
+                # Lint runs in CI on specs from anyone: a path out of the spec's folder could read
+                # /proc/self/environ or a key file into a warning.
+                self.error(path + ("answers", name, "file"), f"{answer['file']} is outside the spec's folder",
+                           "example answers live next to the spec, e.g. examples/<vendor>/<step>.json")
+                continue
             if not file.is_file():
                 self.error(path + ("answers", name, "file"), f"no such file: {answer['file']}",
                            "paths are relative to the spec file")
@@ -283,10 +290,10 @@ class Compiler:
         if http is None:
             return None
         path = ("http",)
-        allow_plain = http.get("allow_plain_http", False)
-        self.check_origin(http["base_url"], path + ("base_url",), allow_plain)
+        allow_plain, private = http.get("allow_plain_http", False), http.get("private_network", False)
+        self.check_origin(http["base_url"], path + ("base_url",), allow_plain, private)
         for index, origin in enumerate(http.get("other_origins", ())):
-            self.check_origin(origin, path + ("other_origins", index), allow_plain)
+            self.check_origin(origin, path + ("other_origins", index), allow_plain, private)
         auth = http.get("auth", {})
         basic = auth.get("basic")
         return HttpConfig(
@@ -300,17 +307,32 @@ class Compiler:
                 self.template(basic["username"], path + ("auth", "basic", "username"), REQUEST_NAMES),
                 self.template(basic["password"], path + ("auth", "basic", "password"), REQUEST_NAMES)),
             errors=self.error_rules(http.get("errors", ()), path + ("errors",)),
-            allow_plain_http=allow_plain,
+            allow_plain_http=allow_plain, private_network=private,
         )
 
-    def check_origin(self, url: str, path: tuple, allow_plain: bool) -> None:
+    def check_origin(self, url: str, path: tuple, allow_plain: bool, private: bool) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             self.error(path, f"{url!r} is not an absolute http(s) URL",
                        f"write it with its scheme: https://{url}" if "://" not in url else "")
-        elif parts.scheme == "http" and not allow_plain:
+            return
+        if parts.scheme == "http" and not allow_plain:
             self.error(path, f"{url!r} is plain http: credentials and answers would travel unencrypted",
                        "use https, or set http.allow_plain_http: true for a vendor without TLS")
+        if "@" in parts.netloc:
+            self.error(path, "the URL carries a user name or password (`user:pass@`): it would be sent to the "
+                             "vendor, logged and shown", "put credentials under `credentials:` and send them "
+                                                          "with http.auth")
+            return
+        kind = host_kind(parts.hostname or "")
+        if kind == FORBIDDEN:
+            self.error(path, f"{parts.hostname} is a link-local or cloud metadata address, which the relay never "
+                             "reaches (it would hand out the function's own cloud credentials)")
+        elif kind == PRIVATE and not private:
+            self.error(path, f"{parts.hostname} is a loopback or private address",
+                       "for an appliance on a private network, set http.private_network: true (the operator "
+                       "must then also list the vendor in RELAY_PRIVATE_VENDORS); to test against a local "
+                       "stand-in, keep the real URL and set RELAY_UPSTREAM_<NAME>")
 
     def pairs(self, mapping: dict, path: tuple, names: frozenset) -> tuple:
         return tuple((key, None if value is None else self.template(value, path + (key,), names))

@@ -131,6 +131,7 @@ class HttpConfig:
     auth_basic: tuple | None = None  # (username template, password template)
     errors: tuple = ()
     allow_plain_http: bool = False
+    private_network: bool = False  # the spec's half of reaching a private address (the operator has the other)
 
     @property
     def origin(self) -> str:

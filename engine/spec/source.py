@@ -3,6 +3,12 @@
 `load_yaml(text, file)` returns a `Document`: the data (dicts, lists, str, int, float, bool, None)
 and a map from each value's path, e.g. `('steps', 'check', 'url')`, to its line and column, so
 that every later check can point at the exact place in the file.
+
+A spec may come from anyone (a pull request, a downloaded example), and lint runs in CI, so the
+loader is safe on hostile YAML: only plain data tags, a bounded size and nesting depth (checked on
+the event stream, before anything recursive runs), and aliases bounded by the number of values
+they would expand to (a "billion laughs" file is refused, not expanded). Every such problem is a
+located SpecError, never a traceback. libyaml's C parser is used when PyYAML has it.
 """
 from __future__ import annotations
 
@@ -11,6 +17,11 @@ from dataclasses import dataclass, field
 import yaml
 
 from engine.errors import SpecError
+
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_DEPTH = 64  # nested mappings and lists; real specs use about 12
+MAX_VALUES = 100_000  # values once aliases are expanded; real specs have a few thousand
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -81,9 +92,10 @@ class _Builder(yaml.constructor.SafeConstructor):
 def _text_is_value(node: yaml.ScalarNode) -> bool:
     """One line, plain or quoted, and as wide as its value: no escapes or doubled quotes."""
     start, end = node.start_mark, node.end_mark
-    if node.style not in (None, "'", '"') or start.line != end.line:
+    style = node.style or None  # plain: None from PyYAML's parser, '' from libyaml's
+    if style not in (None, "'", '"') or start.line != end.line:
         return False
-    quotes = 0 if node.style is None else 2
+    quotes = 0 if style is None else 2
     return end.column - start.column == len(node.value) + quotes
 
 
@@ -92,16 +104,77 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def load_yaml(text: str, file: str = "<spec>") -> Document:
-    """Parse one YAML document; syntax errors become a located `SpecError`."""
+    """Parse one YAML document; syntax errors and hostile shapes become a located `SpecError`."""
     document = Document(file=file, data=None)
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"the file is {size} bytes; a spec is at most {MAX_SPEC_BYTES}", file, 1, 1)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_depth(text)
+        node = yaml.compose(text, Loader=LOADER)
+        if node is None:
+            return document
+        _check_expanded_size(node, file)
+        document.data = _Builder(document).build(node, ())
     except yaml.MarkedYAMLError as problem:
         mark = problem.problem_mark or problem.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError(f"YAML syntax: {problem.problem or problem}", file, line, column) from None
-    if node is None:
-        document.data = None
-        return document
-    document.data = _Builder(document).build(node, ())
+        what = "YAML" if isinstance(problem, yaml.constructor.ConstructorError) else "YAML syntax"
+        raise SpecError(f"{what}: {_first_line(problem.problem or problem)}", file, line, column,
+                        hint=_hint(problem)) from None
+    except yaml.YAMLError as problem:  # e.g. a character YAML does not allow, without a mark
+        raise SpecError(f"YAML: {_first_line(problem)}", file, 1, 1) from None
     return document
+
+
+def _check_depth(text: str) -> None:
+    """Nesting deeper than MAX_DEPTH is refused from the event stream (iterative in libyaml and in
+    PyYAML alike) before composing, whose recursion such a file would exhaust."""
+    depth = 0
+    for event in yaml.parse(text, Loader=LOADER):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nesting deeper than {MAX_DEPTH} levels",
+                                           problem_mark=event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _check_expanded_size(root: yaml.Node, file: str) -> None:
+    """How many values the document holds once every alias is expanded, counted without expanding
+    (each node's count is remembered): a few aliases of aliases can stand for billions. The error
+    points at the first (innermost) value whose expansion passes the limit."""
+    counts: dict[int, int] = {}
+    culprit: list = []
+
+    def count(node: yaml.Node) -> int:
+        if id(node) in counts:
+            return counts[id(node)]
+        counts[id(node)] = 0  # a node met again while counting itself: a cycle, which YAML forbids
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(count(key) + count(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(count(item) for item in node.value)
+        else:
+            total = 1
+        if total > MAX_VALUES and not culprit:
+            culprit.append(node.start_mark)
+        counts[id(node)] = min(total, MAX_VALUES + 1)
+        return counts[id(node)]
+
+    if count(root) > MAX_VALUES:
+        mark = culprit[0]
+        raise SpecError(f"this value expands to more than {MAX_VALUES} values", file, mark.line + 1,
+                        mark.column + 1, hint="YAML aliases (*name) that repeat one another multiply the "
+                                              "document; a spec needs no more than a few aliases")
+
+
+def _first_line(problem) -> str:
+    return str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+
+
+def _hint(problem: yaml.MarkedYAMLError) -> str:
+    if isinstance(problem, yaml.constructor.ConstructorError) and "tag" in str(problem.problem or ""):
+        return "a spec holds plain data: mappings, lists, text, numbers, true/false and null"
+    return ""

@@ -80,13 +80,14 @@ class Answer(Behaviour):
     headers: dict = field(default_factory=dict)
     content_type: str = "application/json"
     delay: float = 0.0
+    reason: str = ""  # the status line's reason phrase (default: the standard one)
 
     def run(self, connection, vendor):
         if self.delay and vendor.stopping.wait(self.delay):
             return
         headers = {"Content-Type": self.content_type, "Content-Length": str(len(self.body)),
                    "Connection": "close", **self.headers}
-        connection.sendall(_head(self.status, headers) + self.body)
+        connection.sendall(_head(self.status, headers, self.reason) + self.body)
 
 
 def json_answer(document, status: int = 200, **options) -> Answer:
@@ -110,6 +111,28 @@ class Drip(Behaviour):
             if vendor.stopping.wait(self.interval):
                 return
             connection.sendall(self.body[start:start + self.size])
+
+
+@dataclass
+class DripHead(Behaviour):
+    """The status line and headers `size` bytes every `interval` seconds, then the body: every read
+    of the head returns quickly, so a socket timeout never fires, and the head takes `padding`
+    header lines to arrive (about 30 s at the defaults)."""
+
+    body: bytes = b"{}"
+    interval: float = 0.25
+    size: int = 4
+    padding: int = 20
+
+    def run(self, connection, vendor):
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(self.body)), "Connection": "close"}
+        headers.update({f"X-Padding-{index}": "." for index in range(self.padding)})
+        head = _head(200, headers)
+        for start in range(0, len(head), self.size):
+            connection.sendall(head[start:start + self.size])
+            if vendor.stopping.wait(self.interval):
+                return
+        connection.sendall(self.body)
 
 
 @dataclass
@@ -412,10 +435,10 @@ NOW = datetime.datetime(2026, 11, 28, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
 
 def loopback_session(verify=True):
-    """A session for loopback vendors: verification as given, and no environment (REQUESTS_CA_BUNDLE
-    would override `verify`, and a proxy must not see loopback calls)."""
-    import requests
-    session = requests.Session()
+    """The engine's own transport for loopback vendors: verification as given, and no environment
+    (REQUESTS_CA_BUNDLE would override `verify`, and a proxy must not see loopback calls)."""
+    from engine.serving.transport import new_session
+    session = new_session()
     session.trust_env = False
     session.verify = verify
     return session

@@ -23,13 +23,18 @@ class RelayUnderTest:
         self.app = create_app(specs, self.config, Runtime(clock=self.clock))
         self.client = self.app.test_client()
 
-    def token(self, claims: dict) -> str:
-        return mint_hs256(claims, SECRET)
+    def token(self, claims: dict, path: str = "/") -> str:
+        """A token bound to the module the path belongs to (claims may name another `aud`)."""
+        return mint_hs256({"aud": self.audience(path), **claims}, SECRET)
+
+    def audience(self, path: str) -> str:
+        vendor = path.strip("/").split("/", 1)[0]
+        return f"{BASE_URL}/{vendor}" if vendor in self.specs else BASE_URL
 
     def post(self, path: str, body=None, claims: dict | None = None, headers: dict | None = None, raw=None):
         headers = dict(headers or {})
         if claims is not None:
-            headers["Authorization"] = "Bearer " + self.token(claims)
+            headers["Authorization"] = "Bearer " + self.token(claims, path)
         if raw is not None:
             return self.client.post(path, data=raw, headers=headers, base_url=BASE_URL)
         if body is None:

@@ -106,8 +106,10 @@ class TestPki:
 
 
 def trusting_session(ca_path) -> requests.Session:
-    """A session that verifies TLS against the test CA only (environment ignored, see the module doc)."""
-    session = requests.Session()
+    """The engine's transport, verifying TLS against the test CA only (environment ignored, see the
+    module doc)."""
+    from engine.serving.transport import new_session
+    session = new_session()
     session.trust_env = False
     session.verify = str(ca_path)
     return session
@@ -115,7 +117,8 @@ def trusting_session(ca_path) -> requests.Session:
 
 def untrusting_session() -> requests.Session:
     """A session with verification on and the usual public roots: the test CA is not among them."""
-    session = requests.Session()
+    from engine.serving.transport import new_session
+    session = new_session()
     session.trust_env = False
     session.verify = True
     return session

@@ -1,0 +1,242 @@
+"""The HTTP transport under every vendor and JWKS call: a deadline for the whole exchange, and a
+rule on which addresses may be reached.
+
+A socket timeout bounds each read, not an exchange: a host dripping its status line and headers a
+few bytes at a time restarts it with every byte. So while a connection is being set up (TCP and
+TLS) or is reading the answer's head, a watchdog holds its socket and shuts it down at the call's
+deadline; the blocked read then returns at once. (The body is read against the same deadline by
+`vendor_http.read_body`.)
+
+Before connecting, the host is resolved and the address checked (`addresses.py`); the connection
+is then made to that very address, so a DNS answer cannot change between the check and the call.
+
+What a call may do is set per thread, around the call, with `exchange(deadline, private_ok)`:
+requests is synchronous, so the connection code runs in the calling thread.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from engine.serving.addresses import FORBIDDEN, PRIVATE, address_kind
+
+
+class AddressRefused(NewConnectionError):
+    """The vendor's host resolves to an address the relay does not reach."""
+
+
+@dataclass(frozen=True)
+class ExchangeRules:
+    deadline: float | None = None  # time.monotonic() at which the exchange is given up
+    private_ok: bool = False  # may reach loopback and private addresses (forbidden ones never)
+
+
+_STRICT = ExchangeRules()
+_current = threading.local()
+
+
+def current_rules() -> ExchangeRules:
+    return getattr(_current, "rules", _STRICT)
+
+
+@contextmanager
+def exchange(deadline: float | None, private_ok: bool = False):
+    """The rules for the calls this thread makes inside the `with`."""
+    previous = current_rules()
+    _current.rules = ExchangeRules(deadline, private_ok)
+    try:
+        yield
+    finally:
+        _current.rules = previous
+
+
+class _CutHeadsAreTimeouts(logging.Filter):
+    """urllib3 warns, with a traceback, about a head that stops mid-line; when the watchdog cut it,
+    the call is a timeout, reported as such, and the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        deadline = current_rules().deadline
+        return not (deadline is not None and time.monotonic() >= deadline
+                    and str(record.msg).startswith("Failed to parse headers"))
+
+
+logging.getLogger("urllib3.connection").addFilter(_CutHeadsAreTimeouts())
+
+
+class Watchdog:
+    """One thread that shuts sockets down when their deadline passes."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # An entry: [deadline, order, socket, still watched, shut down by the watchdog]
+    def watch(self, sock: socket.socket, deadline: float) -> list:
+        entry = [deadline, next(self._order), sock, True, False]
+        with self._wake:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="relay-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return entry
+
+    def release(self, entry: list) -> bool:
+        """Stop watching; True when the deadline had already shut the socket down."""
+        with self._wake:
+            entry[3] = False
+            entry[2] = None
+            return entry[4]
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and not self._heap[0][3]:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                entry = heapq.heappop(self._heap)
+                entry[4] = True
+                try:
+                    # The plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop its
+                    # TLS state under the thread that is reading with it.
+                    socket.socket.shutdown(entry[2], socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+WATCHDOG = Watchdog()
+
+
+@contextmanager
+def _until_deadline(sock):
+    deadline = current_rules().deadline
+    if sock is None or deadline is None:
+        yield
+        return
+    entry = WATCHDOG.watch(sock, deadline)
+    try:
+        yield
+    finally:
+        fired = WATCHDOG.release(entry)
+    if fired:
+        # A head cut short reads as a complete one to http.client (EOF ends the headers): the
+        # answer is a timeout, whatever was parsed.
+        raise TimeoutError("the exchange's deadline passed while the answer's head was read")
+
+
+class _Guarded:
+    """Mixed into urllib3's connections: checked addresses, and the deadline while a socket waits."""
+
+    def _new_conn(self):
+        rules = current_rules()
+        # A connection to the operator's proxy may be private; the proxy resolves the vendor itself.
+        self._dns_host = permitted_address(self._dns_host, self.port, rules.private_ok or bool(self.proxy), self)
+        sock = super()._new_conn()
+        if rules.deadline is not None:
+            self._connect_watch = WATCHDOG.watch(sock, rules.deadline)  # the TLS handshake reads too
+        return sock
+
+    def connect(self):
+        try:
+            super().connect()
+        finally:
+            watch = getattr(self, "_connect_watch", None)
+            if watch is not None:
+                WATCHDOG.release(watch)
+                self._connect_watch = None
+
+    def getresponse(self, *args, **kwargs):
+        with _until_deadline(self.sock):
+            return super().getresponse(*args, **kwargs)
+
+
+def permitted_address(host: str, port: int, private_ok: bool, connection) -> str:
+    """The address to connect to for `host`, or AddressRefused."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return host  # let the connection fail the usual way (name resolution error)
+    addresses = [info[4][0] for info in found]
+    kinds = {address_kind(address.split("%")[0]) for address in addresses}
+    if FORBIDDEN in kinds:
+        raise AddressRefused(connection, f"{host} resolves to a link-local, metadata or reserved address, "
+                                         "which the relay never connects to")
+    if PRIVATE in kinds and not private_ok:
+        raise AddressRefused(connection, f"{host} resolves to a private or loopback address; a vendor on a "
+                                         "private network needs http.private_network in its spec and "
+                                         "RELAY_PRIVATE_VENDORS from the operator")
+    return addresses[0]
+
+
+class GuardedHTTPConnection(_Guarded, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+POOL_CLASSES = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.verify = True  # TLS verification stays on; a private CA comes in through REQUESTS_CA_BUNDLE
+    adapter = GuardedAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def cause_of(problem: BaseException, kind: type):
+    """The first exception of `kind` in the chain of causes requests and urllib3 wrap around it."""
+    seen, pending = set(), [problem]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        pending += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    return None
