@@ -18,6 +18,7 @@ An empty list means the document is valid.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from datetime import datetime, timezone
@@ -372,16 +373,7 @@ def _reference_problems(data: dict, ids: dict[str, Path], judgement_ids: dict[st
 
 def validate_observe_data(data: Any) -> list[str]:
     """Problems of the `data` object of an /observe or /deliberate response."""
-    if not isinstance(data, dict):
-        return _render([((), f"expected an object, got {_json_type(data)}")])
-    problems = _schema_problems("ObserveData", data, ())
-    problems += _count_problems(data)
-    for _key, path, doc in _iter_docs(data):
-        problems += _cross_field_problems(doc, path)
-    ids, judgement_ids, duplicates = _collect_ids(data)
-    problems += duplicates
-    problems += _reference_problems(data, ids, judgement_ids)
-    return _render(problems)
+    return _render(observe_data_problems(data))
 
 
 # --------------------------------------------------------------------------- refer / respond
@@ -389,9 +381,124 @@ def validate_observe_data(data: Any) -> list[str]:
 
 def validate_refer_data(data: Any) -> list[str]:
     """Problems of the `data` list of a /refer/observables response (Ref objects)."""
-    return _render(_schema_problems("ReferData", data, ()))
+    return _render(refer_data_problems(data))
 
 
 def validate_respond_data(data: Any) -> list[str]:
     """Problems of the `data` list of a /respond/observables response (Action objects)."""
     return _render(_schema_problems("RespondData", data, ()))
+
+
+# --------------------------------------------------------------------------- one field, for lint
+
+# Open vocabularies: CTIM suggests these values (and Cisco's relays use a few more). Any text is
+# valid CTIM, so lint calls a value outside them an error only when it is a near miss of one.
+OBSERVED_RELATIONS = frozenset("""
+Allocated Allocated_By Attached_To Bound Bound_By Characterized_By Characterizes Child_Of Closed Closed_By
+Compressed Compressed_By Compressed_From Compressed_Into Connected_From Connected_To Contained_Within Contains
+Copied Copied_By Copied_From Copied_To Created Created_By Decoded Decoded_By Decompressed Decompressed_By
+Decrypted Decrypted_By Deleted Deleted_By Deleted_From Downloaded Downloaded_By Downloaded_From Downloaded_To
+Dropped Dropped_By Encoded Encoded_By Encrypted Encrypted_By Encrypted_From Encrypted_To Extracted_From FQDN_Of
+Freed Freed_By Hooked Hooked_By Initialized_By Initialized_To Injected Injected_As Injected_By Injected_Into
+Installed Installed_By Joined Joined_By Killed Killed_By Listened_On Listened_On_By Loaded_From Loaded_Into
+Locked Locked_By Mapped_By Mapped_Into Merged Merged_By Modified_Properties_Of Monitored Monitored_By Moved
+Moved_By Moved_From Moved_To Opened Opened_By Packed Packed_By Packed_From Packed_Into Parent_Of Paused
+Paused_By Previously_Contained Properties_Modified_By Properties_Queried Properties_Queried_By Read_From
+Read_From_By Received Received_By Received_From Received_Via_Upload Redirects_To Refers_To Related_To Renamed
+Renamed_By Renamed_From Renamed_To Resolved_To Resumed Resumed_By Root_Domain_Of Searched_For Searched_For_By
+Sent Sent_By Sent_To Sent_Via_Upload Set_From Set_To Sub-domain_Of Supra-domain_Of Suspended Suspended_By
+Unhooked Unhooked_By Unlocked Unlocked_By Unpacked Unpacked_By Uploaded Uploaded_By Uploaded_From Uploaded_To
+Used Used_By Values_Enumerated Values_Enumerated_By Written_To_By Wrote_To
+Hosted_By Leaked_From
+""".split())
+RELATIONSHIP_TYPES = frozenset("""
+attributed-to based-on derived-from detects duplicate-of element-of exploits indicates member-of mitigates
+phase-of related-to sighting-of subtechnique-of targets task-of technique-of uses variant-of
+""".split())
+OPEN_VOCABULARIES = {"relation": OBSERVED_RELATIONS, "relationship_type": RELATIONSHIP_TYPES}
+# What authors write for an observable type CTIM spells otherwise.
+LIKELY_MEANT = {"ipv4": "ip", "ip4": "ip", "ipaddress": "ip", "ip_address": "ip", "fqdn": "domain",
+                "e-mail": "email", "email_address": "email", "uri": "url", "hash": "sha256", "file_hash": "sha256"}
+
+
+def field_schema(entity_type: str, path: tuple):
+    """The CTIM schema of the field at `path` (keys, and any int for a list element) in an entity
+    of `entity_type` (or in a schema definition such as `Ref`), `$ref`s resolved; None when the
+    path leaves what the schema describes."""
+    definitions = load_schema()["$defs"]
+    schema = definitions.get(entity_type if entity_type in definitions else _entity_def(entity_type) or "")
+    for part in path:
+        schema = _resolved(schema, definitions)
+        if schema is None:
+            return None
+        if isinstance(part, int):
+            schema = schema.get("items")
+        elif part in schema.get("properties", {}):
+            schema = schema["properties"][part]
+        else:
+            return None
+    return _resolved(schema, definitions)
+
+
+def _resolved(schema, definitions):
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema if isinstance(schema, dict) else None
+
+
+def unknown_field(entity_type: str, path: tuple, key: str) -> list | None:
+    """The known field names when the object at `path` allows no field `key`, else None."""
+    parent = field_schema(entity_type, path)
+    if parent is None or parent.get("additionalProperties") is not False or key in parent.get("properties", {}):
+        return None
+    return sorted(parent.get("properties", {}))
+
+
+def literal_problem(entity_type: str, path: tuple, value) -> tuple[str, list] | None:
+    """(message, close or allowed values) when a constant written in a spec breaks CTIM at `path`;
+    None when it is valid, or when CTIM says nothing about that field."""
+    schema = field_schema(entity_type, path)
+    if schema is None:
+        return None
+    name = path[-1] if path and isinstance(path[-1], str) else None
+    vocabulary = OPEN_VOCABULARIES.get(name)
+    if vocabulary is not None and isinstance(value, str) and value not in vocabulary:
+        close = _close(value, vocabulary)
+        return (f"{value!r} is not a valid CTIM {name.replace('_', ' ')}", close) if close else None
+    if "enum" in schema and value not in schema["enum"]:
+        meant = LIKELY_MEANT.get(str(value).lower())
+        close = [meant] if meant in schema["enum"] else _close(value, schema["enum"])
+        what = "observable type" if schema.get("title") == "ObservableType" else (name or "value").replace("_", " ")
+        return f"{value!r} is not a valid CTIM {what}", close or list(schema["enum"])
+    errors = list(Draft202012Validator(schema, format_checker=_format_checker()).iter_errors(value)) \
+        if "properties" not in schema else []
+    if errors:
+        return f"{_short(value)}: {_message(errors[0])}", []
+    return None
+
+
+def _close(value, choices) -> list:
+    text = str(value)
+    by_case = {str(choice).lower(): choice for choice in choices}
+    if text.lower() in by_case:
+        return [by_case[text.lower()]]
+    starting = [choice for choice in choices if text and str(choice).lower().startswith(text.lower())]
+    if len(starting) == 1:  # an abbreviation: 'Med' for 'Medium'
+        return starting
+    return difflib.get_close_matches(text, [str(choice) for choice in choices], n=1, cutoff=0.75)
+
+
+def observe_data_problems(data) -> list[Problem]:
+    """The problems of an observe/deliberate `data` object, with their paths, for lint to locate."""
+    if not isinstance(data, dict):
+        return [((), f"expected an object, got {_json_type(data)}")]
+    problems = _schema_problems("ObserveData", data, ())
+    problems += _count_problems(data)
+    for _key, path, doc in _iter_docs(data):
+        problems += _cross_field_problems(doc, path)
+    ids, judgement_ids, duplicates = _collect_ids(data)
+    return problems + duplicates + _reference_problems(data, ids, judgement_ids)
+
+
+def refer_data_problems(data) -> list[Problem]:
+    return _schema_problems("ReferData", data, ())

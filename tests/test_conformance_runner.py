@@ -126,3 +126,13 @@ def test_vendor_filter_and_a_missing_corpus(corpus, capsys):
     assert run(corpus, "--vendor", "nospec") == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "0 passed, 1 failed"
     assert main(["conformance", str(corpus / "nowhere")]) == 2
+
+
+def test_verbose_shows_expected_and_actual_side_by_side_and_the_calls(corpus, capsys):
+    run(corpus, "-v")
+    out = capsys.readouterr().out
+    block = out.split("FAILED acme/wrong-answer\n", 1)[1].split("FAILED", 1)[0]
+    assert "  data\n    expected: {}\n    actual:   {" in block or "unexpected key 'sightings'" in block
+    calls = out.split("FAILED acme/unexpected-call\n", 1)[1]
+    assert "  unexpected call: GET https://api.acme.test/v2/domains/example.test" in calls
+    assert "  call never made: GET https://api.acme.test/v2/domains/other.test" in calls

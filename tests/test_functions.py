@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from engine.language.expressions import EvaluationError, Expression, Scope
+from engine.language.functions import FUNCTION_EXAMPLES
 from engine.serving.runtime import FrozenClock, Runtime
 
 NOW = datetime(2020, 3, 11, 10, 0, 0, tzinfo=timezone.utc)
@@ -93,3 +94,36 @@ def test_unique_take_default_and_text_helpers():
     assert run("ip_version('2001:db8::1')") == 6 and run("ip_version('nope')") is None
     assert run("url_quote('a/b c')") == "a%2Fb%20c"
     assert run("get(o, `1`)", o={"1": "x"}) == "x"
+
+
+@pytest.mark.parametrize(("moment", "duration", "expected"), [
+    ("2026-01-31T10:00:00Z", "P1M", "2026-02-28T10:00:00.000000Z"),  # clamped to the month's last day
+    ("2024-01-31T10:00:00Z", "P1M", "2024-02-29T10:00:00.000000Z"),  # a leap year
+    ("2024-02-29T10:00:00Z", "P1Y", "2025-02-28T10:00:00.000000Z"),
+    ("2026-03-31T00:00:00Z", "-P1M", "2026-02-28T00:00:00.000000Z"),
+    ("2026-11-15T00:00:00Z", "P1Y2M3DT4H", "2028-01-18T04:00:00.000000Z"),
+    ("2026-01-01T00:00:00Z", "P2W", "2026-01-15T00:00:00.000000Z"),
+])
+def test_durations_with_months_and_years_follow_the_calendar(moment, duration, expected):
+    """Found by a new user: `time_add(now(), 'P1M')` answered "not an ISO-8601 duration"."""
+    assert run("time_add(t, d)", t=moment, d=duration) == expected
+
+
+@pytest.mark.parametrize("duration", ["P1.5M", "P1X", "P", "P1DT", "1M"])
+def test_a_duration_that_is_not_one_is_a_clear_error(duration):
+    with pytest.raises(EvaluationError, match="duration|whole numbers"):
+        run("time_add(now(), d)", d=duration)
+
+
+def test_if_else_keeps_an_empty_value_and_evaluates_one_branch():
+    assert run("if_else(ok, tags, 'none')", ok=True, tags=[]) == []
+    assert run("ok && tags || 'none'", ok=True, tags=[]) == "none"  # what it replaces falls through
+    assert run("if_else(ok, format_time(t, 'iso'), 'no time')", ok=False, t=None) == "no time"  # not evaluated
+    assert run("if_else(`[]`, 'then', 'otherwise')") == "otherwise"  # JMESPath's truth
+
+
+def test_every_function_example_of_the_reference_runs():
+    from engine.commands.reference import function_lines
+    lines = function_lines()
+    assert not [line for line in lines if "UNDOCUMENTED" in line]
+    assert sum(" gives `" in line for line in lines) == len(FUNCTION_EXAMPLES)

@@ -81,3 +81,52 @@ def test_an_evaluation_failure_names_the_field():
     with pytest.raises(MappingError) as problem:
         make("{when: \"{{ time_add(data, 'P1D') }}\"}", data="not a time")
     assert problem.value.path == ("when",)
+
+
+DEFINED = """
+    spec_version: 1
+    name: acme
+    title: Acme
+    version: 1.0.0
+    observable_types: [ip]
+    token: none
+    http: {base_url: "https://api.acme.test"}
+    steps:
+      lookup: {url: "/ip/{{ observable.value }}"}
+    define:
+      verdict:
+        observable: "{{ observable }}"
+        disposition: "{{ lookup.score }}"
+        valid_time: {}
+      %s
+    deliberate:
+      steps: [lookup]
+      verdicts: [{use: verdict}]
+    observe:
+      steps: [lookup]
+      verdicts: [{use: verdict}]
+"""
+
+
+def test_a_definition_is_compiled_where_it_is_used(write_spec):
+    from engine import load_spec
+    from engine.language.mapping import ObjectNode
+    spec = load_spec(write_spec(DEFINED % ""))
+    for route in ("deliberate", "observe"):
+        (node,) = dict(spec.endpoint(route).outputs)["verdicts"].items
+        assert isinstance(node, ObjectNode) and node.path == ("define", "verdict")
+        assert ("type", "verdict") in node.fields  # completed as a verdict where it is used
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("unused: {title: x}", "definition 'unused' is never used"),
+    ("loop: {use: loop}\n      again: [{use: loop}]", "definition 'loop' uses itself"),
+])
+def test_definitions_never_used_or_using_themselves_are_reported(write_spec, extra, message):
+    from engine.spec.load import check_file
+    text = DEFINED % extra
+    if "loop" in extra:
+        text = text.replace("verdicts: [{use: verdict}]\n    observe", "verdicts: [{use: verdict}]\n      let: "
+                                                                       "{x: {use: again}}\n    observe")
+    _, problems = check_file(write_spec(text))
+    assert any(message in problem.message for problem in problems), [p.format() for p in problems]

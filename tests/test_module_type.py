@@ -87,7 +87,8 @@ def test_capabilities_and_apis_are_the_routes_the_spec_declares(tmp_path):
     every = load_spec(spec_path)
     assert supported_apis(every) == ["health", "deliberate/observables", "observe/observables", "refer/observables"]
     assert [c["id"] for c in capabilities(every)] == ["health", "deliberate", "observe", "refer"]
-    spec_path.write_text(spec_path.read_text().replace("health:\n  steps: [lookup]\n", ""))
+    spec_path.write_text(spec_path.read_text().replace("health:\n  steps: [probe]\n", "").replace(
+        "    probe: {file: examples/acme/lookup.json}\n", ""))
     without_health = load_spec(spec_path)
     assert "health" not in supported_apis(without_health)
     assert all(c["description"] and "Acme" in c["description"] for c in capabilities(without_health))

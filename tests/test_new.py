@@ -37,3 +37,24 @@ def test_new_refuses_bad_names_and_existing_files(tmp_path, capsys):
     assert main(["new", "acme", "--vendors", str(vendors)]) == 0
     assert main(["new", "acme", "--vendors", str(vendors)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def served_health(spec) -> dict:
+    """/health of a spec, asked of the relay itself with its vendor a stand-in serving the examples."""
+    from engine.commands.standin import StandInVendor, routes_from_examples
+    from tests.support.relay import RelayUnderTest
+    with StandInVendor(routes_from_examples(spec)) as stand_in:
+        relay = RelayUnderTest({spec.name: spec}, {spec.name: stand_in.origin})
+        answer = relay.post(f"/{spec.name}/health", claims={c.name: "k" for c in spec.credentials}).get_json()
+    paths = {call.path for call in stand_in.received}
+    return answer, paths
+
+
+def test_the_starters_health_works_when_served(tmp_path):
+    """Found by a new user: the starter's /health used the lookup step, which reads the observable
+    that /health never has, so a deployed relay answered an error to every health check."""
+    from engine import load_spec
+    main(["new", "acme-intel", "--vendors", str(tmp_path)])
+    answer, paths = served_health(load_spec(tmp_path / "acme-intel.yaml"))
+    assert answer == {"data": {"status": "ok"}}
+    assert paths == {"/v1/lookup"}

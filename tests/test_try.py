@@ -116,3 +116,29 @@ def test_a_key_with_url_characters_is_recorded_as_one_placeholder(capsys, tmp_pa
     capsys.readouterr()
     assert main(["conformance", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_health_runs_without_an_observable(capsys):
+    assert main(["try", "abuseipdb", "--endpoint", "health", "--replay", "examples", "--json"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["observable"] is None and trace["answer"] == {"data": {"status": "ok"}}
+    assert [step["step"] for step in trace["steps"]] == ["probe"]
+    assert main(["try", "abuseipdb", "--endpoint", "observe", "--replay", "examples"]) == 2
+    assert "/observe needs an observable" in capsys.readouterr().err
+
+
+def test_replaying_an_observable_the_case_did_not_record_says_so(capsys, tmp_path):
+    check = {"request": {"method": "GET", "url": "https://api.abuseipdb.com/api/v2/check?ipAddress=192.0.2.45&"
+                                               "maxAgeInDays=30&verbose=true", "headers": {}, "json": None,
+                         "data": None},
+             "response": {"status": 200, "json": {"data": {}}}}
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"now": None, "vendor_calls": [check],
+                                "request": {"auth": {"jwt_payload": {"key": "k"}}}}))
+    assert main(["try", "abuseipdb", "ip", "10.0.0.1", "--replay", str(case), "--endpoint", "deliberate",
+                 "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{case} has no answer for GET https://api.abuseipdb.com/api/v2/check?ipAddress=10.0.0.1")
+    assert "(it recorded GET https://api.abuseipdb.com/api/v2/check?ipAddress=192.0.2.45" in problems[0]
+    assert problems[0].endswith("was it recorded for another observable or route?")

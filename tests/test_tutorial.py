@@ -62,3 +62,18 @@ def test_the_tutorial_runs_as_written(tmp_path):
                 assert_in_order(expected, done.stdout, command)
                 ran += 1
     assert ran >= 8
+
+
+def test_the_tutorials_spec_answers_health_when_served(tmp_path):
+    """The spec the tutorial ends with, served by the relay: its /health works without an observable."""
+    from engine import load_spec
+    from tests.test_new import served_health
+    for info, body in blocks((ROOT / "docs" / "tutorial.md").read_text()):
+        file = re.search(r"file=(\S+)", info)
+        if file and file.group(1).startswith("vendors/"):
+            target = tmp_path / file.group(1)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body)
+    answer, paths = served_health(load_spec(tmp_path / "vendors" / "greynoise.yaml"))
+    assert answer == {"data": {"status": "ok"}}
+    assert paths == {"/v3/community/8.8.8.8"}

@@ -18,6 +18,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -44,16 +45,22 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # `relay lint --json | head`: the reader left, which is no error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's own flush at exit is silent
+        return EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relay", description="One declarative engine for SecureX relay modules.")
+    parser = argparse.ArgumentParser(prog="relay", description="One declarative engine for Cisco XDR (SecureX) "
+                                                               "relay modules: one YAML spec per vendor.")
+    parser.add_argument("--version", action="version", version=f"relay {engine_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the relay locally")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
+    serve.add_argument("--vendors", help="folder of vendor specs (default: $RELAY_VENDORS_DIR, else ./vendors)")
     serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="relay + local stand-in vendor + a ready curl command")
@@ -64,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
 
     lint = commands.add_parser("lint", help="check vendor specs")
-    lint.add_argument("paths", nargs="*", default=["vendors"])
+    lint.add_argument("paths", nargs="*", help="spec files or folders (default: the folder `relay serve` "
+                                               "reads: $RELAY_VENDORS_DIR, else ./vendors)")
     lint.add_argument("--json", action="store_true", help="machine-readable report")
     lint.set_defaults(run=cmd_lint)
 
@@ -94,19 +102,53 @@ TOOL_COMMANDS = (
 )
 
 
-def _specs(folder: str | None) -> dict:
+def engine_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("relay-engine")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return "unknown"
+
+
+def specs_folder(folder: str | None = None) -> str:
+    """Where the specs are, for every command alike: --vendors, else $RELAY_VENDORS_DIR, else
+    ./vendors (or the packaged catalogue when there is none)."""
     from engine.serving.config import default_vendors_dir
+    return folder or os.environ.get("RELAY_VENDORS_DIR") or default_vendors_dir()
+
+
+def _specs(folder: str | None) -> dict:
     from engine.spec.load import load_specs
-    return load_specs(folder or os.environ.get("RELAY_VENDORS_DIR") or default_vendors_dir())
+    return load_specs(specs_folder(folder))
 
 
 def cmd_serve(args) -> int:
     from werkzeug.serving import run_simple
 
     from engine.serving.app import create_app
-    app = create_app(_specs(args.vendors))
+    from engine.serving.config import RelayConfig
+    config = RelayConfig.from_environ()
+    specs = _specs(args.vendors)
+    app = create_app(specs, config)
+    print(serving_summary(config, specs, f"http://{args.host}:{args.port}"), flush=True)
     run_simple(args.host, args.port, app, threaded=True)
     return EXIT_OK
+
+
+def serving_summary(config, specs: dict, root: str) -> str:
+    """What `relay serve` serves, and why it checks tokens the way it does."""
+    from engine.serving.app import routes_of
+    why = {"hs256": "SECRET_KEY is set" if not os.environ.get("RELAY_AUTH") else "RELAY_AUTH=hs256",
+           "jwks": "no SECRET_KEY is set" if not os.environ.get("RELAY_AUTH") else "RELAY_AUTH=jwks"}
+    mode = {"hs256": "HS256 tokens signed with SECRET_KEY",
+            "jwks": f"XDR's RS256 tokens, keys from {', '.join(config.jwks_hosts)}"}[config.auth_mode]
+    lines = [f"auth: {mode} ({why[config.auth_mode]})"]
+    for name, spec in sorted(specs.items()):
+        routes = " ".join(routes_of(spec))
+        lines.append(f"{root}/{name}  {spec.title}: {routes}")
+    if config.root_vendor:
+        lines.append(f"{root}  {config.root_vendor} at the root too (RELAY_VENDOR)")
+    return "\n".join(lines)
 
 
 def cmd_demo(args) -> int:
@@ -120,11 +162,12 @@ def cmd_demo(args) -> int:
 
 def cmd_lint(args) -> int:
     from engine.commands.lint import lint_paths
-    missing = [path for path in args.paths if not Path(path).exists()]
+    paths = args.paths or [specs_folder()]
+    missing = [path for path in paths if not Path(path).exists()]
     if missing:
         print(f"relay lint: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    report = lint_paths(args.paths)
+    report = lint_paths(paths)
     print(report.json() if args.json else report.text())
     return report.exit_code
 
@@ -153,7 +196,10 @@ def cmd_conformance(args) -> int:
     else:
         print(conformance_table(report))
         for result in results:
-            if not result.passed and (args.verbose or result.id in expected_ids):
+            if not result.passed and args.verbose:
+                print(f"FAILED {result.id}")
+                print("\n".join(side_by_side(problem) for problem in result.problems))
+            elif not result.passed and result.id in expected_ids:
                 print(f"FAILED {result.id}: {result.reason}")
         for case_id in regressions:
             if case_id not in by_id:
@@ -162,6 +208,17 @@ def cmd_conformance(args) -> int:
             print(f"{len(regressions)} case(s) listed in {args.expect} no longer pass")
         print(f"{report['passed']} passed, {report['failed']} failed")
     return EXIT_FAILED if regressions else EXIT_OK
+
+
+DIFFERENCE = re.compile(r"^(?P<path>.*?): expected (?P<expected>.*), got (?P<actual>.*)$", re.S)
+
+
+def side_by_side(problem: str) -> str:
+    """One difference of a failed case, expected above actual, so the two line up."""
+    found = DIFFERENCE.match(problem)
+    if not found:
+        return f"  {problem}"
+    return f"  {found['path']}\n    expected: {found['expected']}\n    actual:   {found['actual']}"
 
 
 def conformance_table(report: dict) -> str:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.commands.dryrun import example_warnings
+from engine.commands.dryrun import example_problems
 from engine.spec.load import check_file, spec_files
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_NOTHING = 0, 1, 2
@@ -56,6 +56,6 @@ def lint_paths(paths) -> LintReport:
         spec, found = check_file(file)
         problems += found
         if spec is not None:  # a spec that loads is also run on its own example answers
-            problems += example_warnings(spec)
+            problems += example_problems(spec)
     problems.sort(key=lambda p: (p.file, p.line, p.column))
     return LintReport(files, problems)

@@ -52,6 +52,11 @@ steps:
   lookup:
     url: /lookup
     query: {{type: "{{{{ observable.type }}}}", value: "{{{{ observable.value }}}}"}}
+  # /health has no observable: it asks something fixed that proves the key works (the vendor's
+  # account or status endpoint when it has one; here, a known address).
+  probe:
+    url: /lookup
+    query: {{type: ip, value: 192.0.2.1}}
 
 tables:
   disposition_by_score:
@@ -61,23 +66,27 @@ tables:
       - {{from: 70, to: 100, value: Malicious}}
 
 health:
-  steps: [lookup]
+  steps: [probe]
+
+# Parts written once and used by several routes with {{use: NAME}}.
+define:
+  verdict:
+    let:
+      verdict: "{{{{ lookup('disposition_by_score', lookup.score) }}}}"
+    observable: "{{{{ observable }}}}"
+    disposition: "{{{{ disposition(verdict) }}}}"
+    disposition_name: "{{{{ verdict }}}}"
+    valid_time:
+      start_time: "{{{{ now() }}}}"
+      end_time: "{{{{ time_add(now(), 'P7D') }}}}"
 
 deliberate:
   steps: [lookup]
-  verdicts: &verdict
-    - let:
-        verdict: "{{{{ lookup('disposition_by_score', lookup.score) }}}}"
-      observable: "{{{{ observable }}}}"
-      disposition: "{{{{ disposition(verdict) }}}}"
-      disposition_name: "{{{{ verdict }}}}"
-      valid_time:
-        start_time: "{{{{ now() }}}}"
-        end_time: "{{{{ time_add(now(), 'P7D') }}}}"
+  verdicts: [{{use: verdict}}]
 
 observe:
   steps: [lookup]
-  verdicts: *verdict
+  verdicts: [{{use: verdict}}]
   judgements:
     - id: "transient:judgement-{{{{ uuid4() }}}}"
       observable: "{{{{ observable }}}}"
@@ -119,6 +128,7 @@ examples:
   observable: {{type: ip, value: 192.0.2.10}}
   answers:
     lookup: {{file: examples/{name}/lookup.json}}
+    probe: {{file: examples/{name}/lookup.json}}
 """
 
 EXAMPLE = """\

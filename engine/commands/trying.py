@@ -25,7 +25,7 @@ from engine.serving.envelope import endpoint_answer, errors_only
 from engine.errors import RelayError
 from engine.serving.flows import Work, run_endpoint, run_health
 from engine.serving.observables import Observable
-from engine.serving.redaction import redact, secret_forms, spellings
+from engine.serving.redaction import redact, spellings
 from engine.serving.runtime import FrozenClock, PinnedClock, Runtime
 from engine.commands.tokens import demo_claims
 from engine.serving.vendor_http import VendorAnswer, VendorClient
@@ -40,8 +40,8 @@ class TryError(Exception):
 
 def add_arguments(parser) -> None:
     parser.add_argument("vendor")
-    parser.add_argument("type", help="observable type, e.g. ip")
-    parser.add_argument("value", help="observable value")
+    parser.add_argument("type", nargs="?", help="observable type, e.g. ip (none for --endpoint health)")
+    parser.add_argument("value", nargs="?", help="observable value")
     parser.add_argument("--endpoint", choices=ENDPOINTS, default="observe")
     parser.add_argument("--replay", metavar="CASE.json|examples",
                         help="answer from a recorded case or the spec's examples instead of the vendor")
@@ -56,8 +56,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.commands.cli import _specs
     try:
-        trace = try_observable(_specs(args.vendors), args.vendor, Observable(args.type.lower(), args.value),
-                               args.endpoint, replay=args.replay, claims=read_claims(args))
+        if args.endpoint == "health":
+            observable = None  # /health asks nothing about an observable: none is given
+        elif args.type is None or args.value is None:
+            raise TryError(f"/{args.endpoint} needs an observable: relay try {args.vendor} TYPE VALUE")
+        else:
+            observable = Observable(args.type.lower(), args.value)
+        trace = try_observable(_specs(args.vendors), args.vendor, observable, args.endpoint, replay=args.replay,
+                               claims=read_claims(args))
     except TryError as problem:
         print(f"relay try: {problem}", file=sys.stderr)
         return 2
@@ -94,7 +100,7 @@ def read_claims(args) -> dict | None:
 class Trace:
     vendor: str
     endpoint: str
-    observable: Observable
+    observable: Observable | None  # None for /health
     replay: str | None
     now: datetime
     claims: dict
@@ -108,17 +114,18 @@ class Trace:
         return not self.answer.get("errors") and not self.problems
 
     def redact(self, value):
-        return redact(value, secret_forms(self.secrets))
+        return redact(value, self.secrets)
 
     def to_json(self) -> dict:
         return self.redact({
-            "vendor": self.vendor, "endpoint": self.endpoint, "observable": self.observable.to_json(),
+            "vendor": self.vendor, "endpoint": self.endpoint,
+            "observable": self.observable.to_json() if self.observable else None,
             "replay": self.replay, "now": self.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "steps": [call_json(call) for call in self.calls], "answer": self.answer, "problems": self.problems,
         })
 
 
-def try_observable(specs: dict, vendor: str, observable: Observable, endpoint: str = "observe",
+def try_observable(specs: dict, vendor: str, observable: Observable | None, endpoint: str = "observe",
                    replay: str | None = None, claims: dict | None = None) -> Trace:
     spec = specs.get(vendor)
     if spec is None:
@@ -131,16 +138,18 @@ def try_observable(specs: dict, vendor: str, observable: Observable, endpoint: s
     if endpoint != "health" and not spec.supports(observable.type):
         raise TryError(f"{vendor} does not answer for {observable.type!r}; it knows: "
                        f"{', '.join(sorted(spec.observable_types))}")
-    runtime, client, stop, case_claims = _vendor_for(spec, replay)
+    runtime, client, stop, case_claims, ledger = _vendor_for(spec, replay)
     claims = claims if claims is not None else case_claims
-    if claims is None:
+    reads_token = spec.reads_token(endpoint)
+    if claims is None and reads_token:
         stop()
         raise TryError("the vendor needs credentials: give them with --claim NAME=VALUE or --claims FILE "
                        f"({', '.join(c.name for c in spec.credentials) or 'none declared'})")
+    claims = claims or {}
     trace = Trace(vendor, endpoint, observable, replay, runtime.clock.now(), claims, _secrets(spec, claims))
     try:
         try:
-            credentials = required_credentials(claims, spec)
+            credentials = required_credentials(claims, spec) if reads_token else {}
         except RelayError as problem:
             raise TryError(f"{problem.message}: the spec needs {', '.join(c.name for c in spec.credentials)}") from None
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
@@ -153,8 +162,19 @@ def try_observable(specs: dict, vendor: str, observable: Observable, endpoint: s
         trace.calls = list(work.calls)
     finally:
         stop()
-    trace.problems = ctim_problems(endpoint, trace.answer)
+    trace.problems = ctim_problems(endpoint, trace.answer) + replay_problems(ledger, replay)
     return trace
+
+
+def replay_problems(ledger, replay: str | None) -> list:
+    """A call the recorded case has no answer for: say so (the run saw a "connection error")."""
+    if ledger is None:
+        return []
+    from engine.conformance.compare import describe_call
+    recorded = ", ".join(describe_call(request) for request, _ in ledger.recorded) or "no call"
+    return [f"{replay} has no answer for {problem.removeprefix('unexpected call: ')} (it recorded {recorded}): "
+            "was it recorded for another observable or route?"
+            for problem in ledger.problems() if problem.startswith("unexpected call: ")]
 
 
 def _vendor_for(spec, replay: str | None):
@@ -164,14 +184,14 @@ def _vendor_for(spec, replay: str | None):
     if replay is None:
         runtime = Runtime(clock=PinnedClock(start))
         return runtime, VendorClient(runtime.session, RelayConfig.from_environ().upstream_for(spec.name)), \
-            (lambda: None), None
+            (lambda: None), None, None
     if replay == "examples":
         from engine.commands.standin import StandInVendor, routes_from_examples
         if spec.examples is None:
             raise TryError(f"vendors/{spec.name}.yaml has no `examples:` to replay")
         stand_in = StandInVendor(routes_from_examples(spec)).start()
         runtime = Runtime(clock=FrozenClock(start))
-        return runtime, VendorClient(runtime.session, stand_in.origin), stand_in.stop, demo_claims(spec)
+        return runtime, VendorClient(runtime.session, stand_in.origin), stand_in.stop, demo_claims(spec), None
     from engine.conformance.compare import StandInLedger
     from engine.conformance.replay import ReplayAdapter, session_with
     try:
@@ -181,8 +201,9 @@ def _vendor_for(spec, replay: str | None):
         raise TryError(f"cannot replay {replay}: {problem}") from None
     now = case.get("now")
     start = datetime.fromisoformat(now.replace("Z", "+00:00")) if now else start
-    runtime = Runtime(clock=FrozenClock(start), session=session_with(ReplayAdapter(StandInLedger(calls))))
-    return runtime, VendorClient(runtime.session), (lambda: None), claims
+    ledger = StandInLedger(calls)
+    runtime = Runtime(clock=FrozenClock(start), session=session_with(ReplayAdapter(ledger)))
+    return runtime, VendorClient(runtime.session), (lambda: None), claims, ledger
 
 
 def _secrets(spec, claims: dict) -> list:
@@ -236,8 +257,8 @@ class Painter:
 def render_text(trace: Trace, paint: Painter) -> str:
     data = trace.to_json()
     source = {None: "live vendor", "examples": "the spec's examples"}.get(trace.replay, trace.replay)
-    lines = [paint("title", f"{trace.vendor} /{trace.endpoint} {trace.observable.type} "
-                            f"{trace.observable.value}  (answers from {source})")]
+    asked = f" {trace.observable.type} {trace.observable.value}" if trace.observable else ""
+    lines = [paint("title", f"{trace.vendor} /{trace.endpoint}{asked}  (answers from {source})")]
     for step in data["steps"]:
         request, response = step["request"], step["response"]
         lines += ["", paint("step", f"step {step['step']}") + f"  {request['method']} {request['url']}"]
@@ -262,7 +283,7 @@ def render_text(trace: Trace, paint: Painter) -> str:
         else:
             lines.append(f"  {paint('key', 'value')}: " + _short_json(step["value"]))
     lines += ["", paint("title", "answer")] + ["  " + line for line in json.dumps(data["answer"], indent=2).splitlines()]
-    lines += ["", paint("title", "CTIM problems")]
+    lines += ["", paint("title", "problems (CTIM, replay)")]
     lines += ["  " + paint("bad", problem) for problem in data["problems"]] or ["  " + paint("ok", "none")]
     return "\n".join(lines)
 
@@ -296,7 +317,7 @@ def record_case(trace: Trace, folder: Path) -> Path:
     target = folder / trace.vendor
     target.mkdir(parents=True, exist_ok=True)
     number = len(list(target.glob(f"try-{trace.endpoint}-*.json"))) + 1
-    name = f"try-{trace.endpoint}-{trace.observable.type}-{number}"
+    name = f"try-{trace.endpoint}-{trace.observable.type if trace.observable else 'none'}-{number}"
     case = scrub({
         "id": f"{trace.vendor}/{name}", "vendor": trace.vendor,
         "origin": {"repo": "local", "commit": None, "test": "relay try"},
@@ -304,7 +325,7 @@ def record_case(trace: Trace, folder: Path) -> Path:
         "now": trace.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "request": {"method": "POST", "path": path_by_endpoint[trace.endpoint],
                     "auth": {"jwt_payload": trace.claims}, "headers": {},
-                    "json": None if trace.endpoint == "health" else [trace.observable.to_json()]},
+                    "json": [trace.observable.to_json()] if trace.observable else None},
         "vendor_calls": [recorded_call(call) for call in trace.calls],
         "expected": {"status": 200, "json": trace.answer},
         "unordered": [], "notes": f"recorded by relay try ({trace.replay or 'live vendor'})",

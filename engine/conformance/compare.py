@@ -467,6 +467,11 @@ class StandInLedger:
             self._unexpected.append(copy.deepcopy(dict(actual_request)))
             return None
 
+    @property
+    def recorded(self) -> list:
+        """(request, response) of every recorded call, in recorded order."""
+        return list(self._recorded)
+
     def problems(self) -> list[str]:
         """Unexpected calls first, then recorded calls never made, in recorded order."""
         with self._lock:

@@ -34,6 +34,7 @@ class CaseResult:
     vendor: str
     passed: bool
     reason: str = ""
+    problems: tuple = ()  # every difference, for `relay conformance -v`
 
     def to_json(self) -> dict:
         return {"id": self.id, "passed": self.passed, "reason": self.reason}
@@ -95,7 +96,7 @@ def run_case(case: dict, specs: dict, harness: Harness) -> CaseResult:
     if actual is not None:
         problems += compare_documents(actual, expected["json"], case.get("unordered", []))
     problems += ledger.problems()
-    return CaseResult(case["id"], vendor, not problems, "; ".join(problems[:5]))
+    return CaseResult(case["id"], vendor, not problems, "; ".join(problems[:5]), tuple(problems))
 
 
 def send(app, request: dict, harness: Harness, mode: str):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import jmespath
 from jmespath import exceptions as jp_errors
+from jmespath import visitor as jp_visitor
 
 from engine.language.functions import ExpressionFailure, RelayFunctions, to_text
 
@@ -41,10 +42,22 @@ class Scope:
     values: dict
     runtime: object
     tables: dict
-    left_out: list | None = None  # when a list: mapping fields that rendered null are noted here (lint)
+    notes: object | None = None  # lint's dry run: told of fields left out and documents made (dryrun.Notes)
 
     def with_values(self, **more) -> "Scope":
-        return Scope({**self.values, **more}, self.runtime, self.tables, self.left_out)
+        return Scope({**self.values, **more}, self.runtime, self.tables, self.notes)
+
+
+class Interpreter(jp_visitor.TreeInterpreter):
+    """JMESPath's interpreter, with the one function whose arguments are not all evaluated:
+    `if_else(condition, then, otherwise)` evaluates the branch its condition picks, so the other
+    may fail on the data (e.g. format a time that is null) without failing the expression."""
+
+    def visit_function_expression(self, node, value):
+        if node["value"] == "if_else" and len(node["children"]) == 3:
+            condition, then, otherwise = node["children"]
+            return self.visit(otherwise if self._is_false(self.visit(condition, value)) else then, value)
+        return super().visit_function_expression(node, value)
 
 
 class Expression:
@@ -66,7 +79,7 @@ class Expression:
     def evaluate(self, scope: Scope):
         functions = RelayFunctions(scope.values, scope.runtime, scope.tables)
         try:
-            return self.parsed.search(scope.values, options=jmespath.Options(custom_functions=functions))
+            return Interpreter(jmespath.Options(custom_functions=functions)).visit(self.parsed.parsed, scope.values)
         except ExpressionFailure as failure:
             raise EvaluationError(self.source, str(failure)) from None
         except jp_errors.JMESPathError as failure:

@@ -10,11 +10,13 @@ which read the clock and the id source of the `Runtime` (both injected, so tests
 from __future__ import annotations
 
 import base64
+import calendar
 import ipaddress
 import json
 import re
 import urllib.parse
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from jmespath import functions as jp
@@ -22,9 +24,10 @@ from jmespath import functions as jp
 CTIM_DISPOSITIONS = {1: "Clean", 2: "Malicious", 3: "Suspicious", 4: "Common", 5: "Unknown"}
 DISPOSITION_NUMBERS = {name: number for number, name in CTIM_DISPOSITIONS.items()}
 
+_NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(
-    r"^(?P<sign>-)?P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+    rf"^(?P<sign>-)?P(?:(?P<years>{_NUMBER})Y)?(?:(?P<months>{_NUMBER})M)?(?:(?P<weeks>{_NUMBER})W)?"
+    rf"(?:(?P<days>{_NUMBER})D)?(?:T(?:(?P<hours>{_NUMBER})H)?(?:(?P<minutes>{_NUMBER})M)?(?:(?P<seconds>{_NUMBER})S)?)?$"
 )
 
 # Named output formats for format_time(); anything else is a strftime pattern.
@@ -40,14 +43,36 @@ class ExpressionFailure(Exception):
     """A function was given a value it cannot work with (reported with the step and field)."""
 
 
-def parse_duration(text: str) -> timedelta:
+@dataclass(frozen=True)
+class Duration:
+    """An ISO-8601 duration: whole calendar months (years are 12 of them) and a fixed time span."""
+
+    months: int
+    span: timedelta
+
+    def added_to(self, moment: datetime) -> datetime:
+        """Months move the calendar date, the day kept or clamped to the month's last (Jan 31 + P1M is
+        Feb 28 or 29); then the span is added."""
+        if self.months:
+            index = moment.month - 1 + self.months
+            year, month = moment.year + index // 12, index % 12 + 1
+            if not 1 <= year <= 9999:
+                raise ExpressionFailure("the time moves out of the calendar's years 1 to 9999")
+            moment = moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+        return moment + self.span
+
+
+def parse_duration(text: str) -> Duration:
     match = _DURATION.match(text or "")
-    if not match or text in ("P", "-P", "PT", "-PT"):
-        raise ExpressionFailure(f"not an ISO-8601 duration: {text!r} (e.g. 'P30D', 'PT1H', '-P7D')")
+    if not match or text in ("P", "-P", "PT", "-PT") or text.endswith("T"):
+        raise ExpressionFailure(f"not an ISO-8601 duration: {text!r} (e.g. 'P1Y', 'P3M', 'P30D', 'PT1H', '-P7D')")
     parts = {k: float(v) for k, v in match.groupdict().items() if v and k != "sign"}
-    delta = timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0), hours=parts.get("hours", 0),
-                      minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0))
-    return -delta if match.group("sign") else delta
+    if any(not parts.get(unit, 0.0).is_integer() for unit in ("years", "months")):
+        raise ExpressionFailure(f"{text!r}: years and months are whole numbers (a month has no fixed length)")
+    sign = -1 if match.group("sign") else 1
+    span = timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0), hours=parts.get("hours", 0),
+                     minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0))
+    return Duration(sign * int(parts.get("years", 0) * 12 + parts.get("months", 0)), sign * span)
 
 
 def parse_time(value) -> datetime:
@@ -116,6 +141,11 @@ def _is_empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+def _is_false(value) -> bool:
+    """JMESPath's falsehood: null, false, and empty text, lists and objects."""
+    return value is None or value is False or _is_empty(value)
+
+
 class RelayFunctions(jp.Functions):
     """Custom functions. One instance per evaluation: it knows the evaluation's scope and runtime."""
 
@@ -132,7 +162,10 @@ class RelayFunctions(jp.Functions):
 
     @jp.signature({"types": ["string", "number"]}, {"types": ["string"]})
     def _func_time_add(self, moment, duration):
-        return canonical_time(parse_time(moment) + parse_duration(duration))
+        try:
+            return canonical_time(parse_duration(duration).added_to(parse_time(moment)))
+        except OverflowError:
+            raise ExpressionFailure(f"{moment!r} moved by {duration!r} is out of the calendar") from None
 
     @jp.signature({"types": ["string", "number"]}, {"types": ["string"]})
     def _func_format_time(self, moment, fmt):
@@ -226,6 +259,11 @@ class RelayFunctions(jp.Functions):
             return None
 
     # -- values and tables --------------------------------------------------------------------
+    @jp.signature({"types": []}, {"types": []}, {"types": []})
+    def _func_if_else(self, condition, then, otherwise):
+        # Never called: expressions.Interpreter evaluates only the branch the condition picks.
+        return then if not _is_false(condition) else otherwise
+
     @jp.signature({"types": []}, {"types": []})
     def _func_default(self, value, fallback):
         return fallback if _is_empty(value) else value
@@ -321,7 +359,8 @@ def to_text(value) -> str:
 
 FUNCTION_DOCS = {
     "now": "now() -> the runtime clock's current UTC time, as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.",
-    "time_add": "time_add(time, duration) -> time moved by an ISO-8601 duration ('P30D', 'PT1H', '-P7D').",
+    "time_add": "time_add(time, duration) -> time moved by an ISO-8601 duration ('P1Y', 'P3M', 'P30D', 'PT1H', "
+                "'-P7D'); years and months follow the calendar, the day clamped to the month's end.",
     "format_time": "format_time(time, format) -> text: 'iso' (Python isoformat + Z), 'iso_micro', "
                    "'iso_millis', 'iso_seconds', 'date', 'epoch', 'epoch_ms', or a strftime pattern.",
     "parse_time": "parse_time(value, format) -> canonical time from 'iso', 'epoch', 'epoch_ms' or a strptime pattern; "
@@ -341,6 +380,9 @@ FUNCTION_DOCS = {
     "base64": "base64(text) -> the Base64 encoding of the UTF-8 text.",
     "json_parse": "json_parse(text) -> the JSON value the text holds.",
     "ip_version": "ip_version(text) -> 4 or 6 for an IP address, else null.",
+    "if_else": "if_else(condition, then, otherwise) -> `then` when condition is true (not null, false, '', [] "
+               "or {}), else `otherwise`; only the chosen branch is evaluated. Unlike `a && b || c`, an empty "
+               "`then` is kept.",
     "default": "default(value, fallback) -> fallback when value is null, '', [] or {}; else value.",
     "to_int": "to_int(value) -> an integer, or null when the value is not a number.",
     "get": "get(object, key) -> object[key] for a key computed at run time.",
@@ -353,4 +395,42 @@ FUNCTION_DOCS = {
     "order_by": "order_by(array, &key, 'asc'|'desc') -> a stable sort; items without the key go last.",
     "from_items": "from_items(array of [key, value]) -> object.",
     "items": "items(object) -> array of [key, value].",
+}
+
+# One example a function, shown in the reference with the output it really gives (the reference is
+# generated by evaluating them, at EXAMPLE_NOW, and a test keeps it current): (expression, scope).
+EXAMPLE_NOW = "2026-03-31T12:30:00.000000Z"
+FUNCTION_EXAMPLES = {
+    "now": ("now()", {}),
+    "time_add": ("time_add(now(), 'P1M')", {}),
+    "format_time": ("format_time(report.reportedAt, 'iso_millis')", {"report": {"reportedAt": "2026-03-31T12:30:00+00:00"}}),
+    "parse_time": ("parse_time(seen, 'epoch')", {"seen": 1774960200}),
+    "uuid4": ("concat('transient:sighting-', uuid4())", {}),
+    "uuid5": ("uuid5('AbuseIPDB category 18')", {}),
+    "concat": ("concat(observable.type, ':', observable.value)", {"observable": {"type": "ip", "value": "192.0.2.1"}}),
+    "lower": ("lower(reason)", {"reason": "Service Unavailable"}),
+    "upper": ("upper(code)", {"code": "tlp:amber"}),
+    "capitalize": ("capitalize(level)", {"level": "mEDIUM"}),
+    "trim": ("trim(name)", {"name": "  example.com \n"}),
+    "replace": ("replace(status, '_', ' ')", {"status": "RESOURCE_EXHAUSTED"}),
+    "split": ("split(url, '://')", {"url": "http://example.com/x"}),
+    "regex_match": ("regex_match(message, '^Malicious')", {"message": "Malicious panel"}),
+    "regex_extract": ("regex_extract(rrname, '^(.*?)\\.?$')", {"rrname": "www.example.com."}),
+    "url_quote": ("url_quote(observable.value)", {"observable": {"value": "a b/c@d"}}),
+    "base64": ("base64(concat(credentials.user, ':', credentials.key))", {"credentials": {"user": "u", "key": "k"}}),
+    "json_parse": ("json_parse(body.data)", {"body": {"data": "{\"score\": 90}"}}),
+    "ip_version": ("ip_version(address)", {"address": "2001:db8::1"}),
+    "if_else": ("if_else(report.verified, report.tags, 'unverified')", {"report": {"verified": True, "tags": []}}),
+    "default": ("default(report.title, 'No title')", {"report": {"title": ""}}),
+    "to_int": ("to_int(count)", {"count": "42"}),
+    "get": ("get(scores, observable.value)", {"scores": {"192.0.2.1": 87}, "observable": {"value": "192.0.2.1"}}),
+    "lookup": ("lookup(`{\"ranges\": [{\"to\": 49, \"value\": \"Clean\"}, {\"from\": 50, \"value\": \"Malicious\"}]}`, score)",
+               {"score": 87}),
+    "disposition": ("disposition('Malicious')", {}),
+    "disposition_name": ("disposition_name(`3`)", {}),
+    "unique": ("unique(categories)", {"categories": [18, 22, 18, 4]}),
+    "take": ("take(reports, `2`)", {"reports": ["a", "b", "c"]}),
+    "order_by": ("order_by(reports, &at, 'desc')[].id", {"reports": [{"id": 1, "at": "2026-01"}, {"id": 2, "at": "2026-03"}]}),
+    "from_items": ("from_items([['ip', 'IP'], ['domain', 'Domain']])", {}),
+    "items": ("items(counts)", {"counts": {"a": 1, "b": 2}}),
 }

@@ -9,6 +9,7 @@ how many documents to make and when:
     limit:    EXPRESSION           at most this many items
     if:       EXPRESSION           make the object only when true
     let:      {NAME: TEMPLATE}     named values, evaluated in order, visible below
+    use:      NAME                 the part written under `define: NAME` (alone in its mapping)
 
 A field whose value renders to null is left out; so is an object whose `if` is false, and a list
 whose every element was left out. Control keys are spelled so that no CTIM field can clash.
@@ -19,7 +20,19 @@ from dataclasses import dataclass
 
 from engine.language.expressions import EvaluationError, Expression, Scope, Template
 
-CONTROL_KEYS = ("for each", "where", "sort", "order", "limit", "if", "let")
+# The keys of a mapping object that are not fields of the document it makes (the reference shows these).
+CONTROL_KEY_DOCS = {
+    "for each": ("`NAME in EXPRESSION`", "One document per item of the list the expression gives, the item visible "
+                                          "as NAME; null makes none."),
+    "where": ("expression", "With `for each`: keep only the items for which it is true."),
+    "sort": ("expression", "With `for each`: order the items by this key (items whose key is null go last)."),
+    "order": ("`asc` or `desc`", "With `sort`: the direction (default `asc`; `desc` puts the largest key first)."),
+    "limit": ("expression", "With `for each`: at most this many items (after `where` and `sort`)."),
+    "if": ("expression", "Make the object only when true."),
+    "let": ("mapping of name to template", "Named values, each seeing the ones before, visible in the object."),
+    "use": ("name", "Stands for the part written under `define: NAME`, compiled here; alone in its mapping."),
+}
+CONTROL_KEYS = tuple(key for key in CONTROL_KEY_DOCS if key != "use")
 ABSENT = object()  # a value that is left out of its parent
 
 
@@ -48,12 +61,19 @@ class ListNode:
 
 
 class MappingError(Exception):
-    """A mapping failed on the data it met; `path` is where in the spec."""
+    """A mapping failed on the data it met; `path` is where in the spec, `source` the expression
+    that failed and `scope` what it saw (for lint to explain the failure), when known."""
 
-    def __init__(self, path: tuple, reason: str):
+    def __init__(self, path: tuple, reason: str, source: str | None = None, scope: Scope | None = None):
         super().__init__(reason)
         self.path = path
         self.reason = reason
+        self.source = source
+        self.scope = scope
+
+
+def evaluation_failed(path: tuple, failure: EvaluationError, scope: Scope) -> MappingError:
+    return MappingError(path, f"{failure.reason} (in `{failure.source}`)", failure.source, scope)
 
 
 def truthy(value) -> bool:
@@ -131,11 +151,13 @@ def render_object(node: ObjectNode, scope: Scope):
         try:
             value = render(child, scope)
         except EvaluationError as failure:
-            raise MappingError(node.path + (key,), failure.reason + f" (in `{failure.source}`)") from None
+            raise evaluation_failed(node.path + (key,), failure, scope) from None
         if value is not ABSENT:
             result[key] = value
-        elif isinstance(child, Template) and scope.left_out is not None:
-            scope.left_out.append(node.path + (key,))
+        elif isinstance(child, Template) and scope.notes is not None:
+            scope.notes.left_out(node.path + (key,), child, scope)
+    if scope.notes is not None:
+        scope.notes.made(result, node)
     return result
 
 
@@ -144,7 +166,7 @@ def bind_let(let: tuple, scope: Scope, path: tuple) -> Scope:
         try:
             value = render(value_node, scope)
         except EvaluationError as failure:
-            raise MappingError(path + ("let", name), f"{failure.reason} (in `{failure.source}`)") from None
+            raise evaluation_failed(path + ("let", name), failure, scope) from None
         scope = scope.with_values(**{name: None if value is ABSENT else value})
     return scope
 
@@ -153,4 +175,4 @@ def _evaluate(expression: Expression, scope: Scope, path: tuple):
     try:
         return expression.evaluate(scope)
     except EvaluationError as failure:
-        raise MappingError(path, f"{failure.reason} (in `{failure.source}`)") from None
+        raise evaluation_failed(path, failure, scope) from None

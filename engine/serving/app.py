@@ -50,6 +50,13 @@ RELAY_ROUTES = {
 }
 
 
+def routes_of(spec: Spec) -> list:
+    """The relay routes a spec serves (the ones it declares, and /version and /watchdog)."""
+    declared = [RELAY_ROUTES["health"][1]] if spec.health is not None else []
+    declared += [RELAY_ROUTES[name][1] for name in ("deliberate", "observe", "refer") if spec.endpoint(name)]
+    return declared + [RELAY_ROUTES["version"][1], RELAY_ROUTES["watchdog"][1]]
+
+
 class Relay:
     """The engine behind the routes: specs, auth, the vendor client, the runtime."""
 
@@ -104,9 +111,9 @@ class Relay:
 
     def work(self, spec: Spec, audience: str, route: str) -> Work:
         # A route of a vendor that needs no credentials reads no token, as such Cisco relays do.
-        claims = self.authenticator.claims(request.headers.get("Authorization"), audience) \
-            if spec.reads_token(route) else {}
-        credentials = required_credentials(claims, spec)
+        reads_token = spec.reads_token(route)
+        claims = self.authenticator.claims(request.headers.get("Authorization"), audience) if reads_token else {}
+        credentials = required_credentials(claims, spec) if reads_token else {}
         g.secrets_in_flight = SECRETS_OUT_OF_LOGS.add(credentials.values())  # until the request ends
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
         return Work(spec, self.clients[spec.name], self.runtime, credentials, settings, budget=g.budget)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from engine.errors import AUTH_FAILED, RelayError, format_yaml_path
 from engine.language.expressions import EvaluationError, Scope, Template, render_value
 from engine.language.functions import to_text
-from engine.language.mapping import ABSENT, MappingError, bind_let, render, truthy
+from engine.language.mapping import ABSENT, MappingError, bind_let, evaluation_failed, render, truthy
 from engine.serving.budget import Budget
 from engine.serving.observables import Observable
 from engine.serving.outcomes import decide
@@ -76,11 +76,11 @@ class Work:
     settings: dict
     budget: Budget | None = None  # None: no limit (a tool running one observable by hand)
     calls: list = field(default_factory=list)
-    left_out: list | None = None  # set by lint's dry run to learn which fields rendered null
+    notes: object | None = None  # lint's dry run: told what the mappings make and where they fail
 
     def base_scope(self) -> Scope:
         values = {"observable": None, "settings": self.settings, "credentials": self.credentials}
-        return Scope(values, self.runtime, dict(self.spec.tables), self.left_out)
+        return Scope(values, self.runtime, dict(self.spec.tables), self.notes)
 
 
 @dataclass
@@ -328,6 +328,8 @@ def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathe
     except MappingError as failure:
         gathered.outputs.clear()
         gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason, scope))
+        if work.notes is not None:
+            work.notes.failed(failure, gathered.errors[-1])
     return gathered
 
 
@@ -357,7 +359,7 @@ def _evaluate(expression, scope: Scope, path: tuple):
     try:
         return expression.evaluate(scope)
     except EvaluationError as failure:
-        raise MappingError(path, f"{failure.reason} (in `{failure.source}`)") from None
+        raise evaluation_failed(path, failure, scope) from None
 
 
 def run_health(work: Work) -> Gathered:

@@ -15,9 +15,11 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from engine.ctim import field_schema, literal_problem, unknown_field
 from engine.errors import SpecError
 from engine.language.expressions import Expression, ExpressionSyntaxError, Template
-from engine.language.functions import CTIM_DISPOSITIONS, DISPOSITION_NUMBERS, RelayFunctions
+from engine.language.functions import (CTIM_DISPOSITIONS, DISPOSITION_NUMBERS, ExpressionFailure, RelayFunctions,
+                                       parse_duration)
 from engine.language.mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
 from engine.serving.addresses import FORBIDDEN, PRIVATE, host_kind
 from engine.spec.model import (ENDPOINT_OUTPUTS, ENTITY_TYPES, Block, Credential, ErrorRule, ExampleAnswer, Examples,
@@ -28,6 +30,7 @@ REQUEST_NAMES = frozenset({"observable", "settings", "credentials"})  # what eve
 RESPONSE_NAMES = frozenset({"status", "headers", "body", "reason"})
 OUTCOME_NAMES = REQUEST_NAMES | RESPONSE_NAMES | {"fault"}
 CALL_LIKE = re.compile(r"\s*(?P<name>[a-z_][a-z0-9_]*)\(.*\)\s*", re.S)  # text that reads like a function call
+PATH_LIKE = re.compile(r"\s*(?P<root>[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+\s*")  # like `row.title`
 FOR_EACH = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+(?P<items>.+?)\s*$", re.S)
 
 
@@ -44,6 +47,9 @@ class Compiler:
         self.let_values: list[tuple] = []  # (name, path) of every `let` value
         self.let_tables: dict[str, str] = {}  # let name -> table, for `let: {x: "{{ lookup('t', ...) }}"}`
         self.disposition_inputs: set[str] = set()  # tables and let names given to disposition()
+        self.definitions_used: set[str] = set()  # names of `define:` parts some `use:` names
+        self.expression_like: dict[tuple, str] = {}  # path -> hint, for text that reads like an expression
+        self.defining: list[str] = []  # definitions being compiled, innermost last (to stop a cycle)
 
     # -- reporting -----------------------------------------------------------------------------
     def error(self, path, message, hint="", *, key=False, offset=None):
@@ -79,16 +85,29 @@ class Compiler:
             self.error(path, str(problem), "every `{{` needs its `}}`" if "{{" in str(problem) else "",
                        offset=problem.offset)
             return None
-        call = CALL_LIKE.fullmatch(source)
-        if template.is_constant and call and call["name"] in RelayFunctions.FUNCTION_TABLE:
-            self.warn(path, f"{source!r} is plain text here, not a call of {call['name']}()",
-                      f'to compute it, write "{{{{ {source.strip()} }}}}"')
+        if template.is_constant:
+            self.warn_if_expression_like(source, path, names)
         end = 0
         for expression in template.expressions:  # find each part in the text, so errors can point into it
             start = source.find(expression.source, source.find("{{", end) + 2)
             end = start + len(expression.source)
             self.check_expression(expression, path, names, start)
         return source if template.is_constant else template
+
+    def warn_if_expression_like(self, text: str, path: tuple, names: frozenset) -> None:
+        """Text that reads like a call or like a path from a known name, written without `{{ }}`:
+        `title: row.title` sends the words "row.title". A warning (it may be meant), which
+        check_ctim_literals makes an error where the text also breaks CTIM."""
+        call, dotted = CALL_LIKE.fullmatch(text), PATH_LIKE.fullmatch(text)
+        if call and call["name"] in RelayFunctions.FUNCTION_TABLE:
+            message = f"{text!r} is plain text here, not a call of {call['name']}()"
+        elif dotted and dotted["root"] in names:
+            message = f"{text!r} is plain text here, not the value of `{text.strip()}`"
+        else:
+            return
+        hint = f'to compute it, write "{{{{ {text.strip()} }}}}"'
+        self.expression_like[tuple(path)] = hint
+        self.warn(path, message, hint)
 
     def check_expression(self, expression: Expression, path: tuple, names: frozenset, base: int = 0) -> None:
         """Functions exist and get the right number of arguments, names are defined, tables exist.
@@ -116,10 +135,26 @@ class Compiler:
                 continue
             signature = table[name]["signature"]
             variadic = bool(signature) and signature[-1].get("variadic")
+            self.check_literal_arguments(expression, name, path, base)
             if (count < len(signature) - (1 if variadic else 0)) if variadic else count != len(signature):
                 self.error(path, f"{name}() takes {len(signature)}{' or more' if variadic else ''} "
                                  f"argument{'s' if len(signature) != 1 else ''}, got {count} in `{text}`",
                            offset=where)
+
+    def check_literal_arguments(self, expression: Expression, name: str, path: tuple, base: int) -> None:
+        """A constant argument a function would refuse at run time, refused now: time_add's duration."""
+        if name != "time_add":
+            return
+        for call in function_nodes(expression.parsed.parsed):
+            arguments = call.get("children", [])
+            if call.get("value") == "time_add" and len(arguments) == 2 and arguments[1].get("type") == "literal" \
+                    and isinstance(arguments[1].get("value"), str):
+                try:
+                    parse_duration(arguments[1]["value"])
+                except ExpressionFailure as problem:
+                    literal = arguments[1]["value"]
+                    self.error(path, str(problem), offset=offset_of(rf"['`]({re.escape(literal)})['`]",
+                                                                     expression.source, base))
 
     def check_names(self, expression: Expression, reads: set, path: tuple, names: frozenset, base: int) -> None:
         text = expression.source
@@ -175,6 +210,8 @@ class Compiler:
         if "health" in data:
             health = tuple(data["health"]["steps"])
             self.check_step_list(health, ("health", "steps"), steps)
+            self.check_health_needs_no_observable(health, steps)
+        self.check_tokenless_routes(endpoints, health, steps, http)
         if data.get("token") == "none" and any(c.get("required", True) for c in data.get("credentials", {}).values()):
             self.error(("token",), "a spec whose requests carry no token cannot require credentials",
                        "mark the credentials `required: false`, or drop `token: none`")
@@ -194,7 +231,7 @@ class Compiler:
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
             read_token_first=data.get("read_token_first", False),
             endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
-            source=data, marks=MappingProxyType(dict(self.document.marks)),
+            document=self.document,
         )
         if not any(problem.severity == "error" for problem in self.problems):
             self.warn_about_unused_parts()  # after an error it would mislead: a broken expression reads nothing
@@ -217,15 +254,24 @@ class Compiler:
                           "tokens without it are refused", key=True)
         listed = {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
                   for name in data.get(endpoint, {}).get("steps", ())}
+        read_names = {root for root, _ in self.reads} | self.tables_named
+        probes = set(data.get("health", {}).get("steps", ()))
         for name in data.get("steps", {}):
             if name not in listed:
                 self.warn(("steps", name), f"step {name!r} never runs: no endpoint lists it",
                           "add it to the `steps:` of an endpoint (or of health), or remove it", key=True)
+            elif name not in read_names and name not in probes:
+                self.warn(("steps", name), f"step {name!r} runs, but nothing reads its answer",
+                          f"read it as {{{{ {name}... }}}} in a mapping or a later step, or remove it", key=True)
         if self.lookup_by_name_only:  # else a table may be named by a computed name
             for name in data.get("tables", {}):
                 if name not in self.tables_named:
                     self.warn(("tables", name), f"table {name!r} is never used",
                               f"read it with lookup('{name}', key), or remove it", key=True)
+        for name in data.get("define", {}):
+            if name not in self.definitions_used:
+                self.warn(("define", name), f"definition {name!r} is never used",
+                          f"use it with {{use: {name}}}, or remove it", key=True)
         names_read = {root for root, _ in self.reads} | self.tables_named
         for name, path in self.let_values:
             if name not in names_read:
@@ -452,6 +498,31 @@ class Compiler:
             self.check_step_names(steps[name], set(names[:index]))
         return runs
 
+    def check_tokenless_routes(self, endpoints: dict, health: tuple | None, steps: dict, http) -> None:
+        """A route that reads no token has no credentials: its steps can send none."""
+        routes = {name: (block.token, (name, "steps"), block.steps) for name, block in endpoints.items()}
+        if health is not None:
+            routes["health"] = (self.data["health"].get("token"), ("health", "steps"), health)
+        sends_auth = http is not None and bool(http.auth_headers or http.auth_query or http.auth_basic)
+        for route, (token, path, names) in routes.items():
+            if (token or self.data.get("token", "required")) != "none":
+                continue
+            for index, name in enumerate(names):
+                step = steps.get(name)
+                if step is not None and ("credentials" in step_reads(step) or (sends_auth and step.use_auth)):
+                    self.error(path + (index,), f"/{route} reads no token (`token: none`), so step {name!r} has "
+                                                "no credentials to send",
+                               "give the step `auth: false` if the vendor answers without them, or let the route "
+                               "read the token")
+
+    def check_health_needs_no_observable(self, health: tuple, steps: dict) -> None:
+        """/health gets no observables: a step that reads one fails there on every call."""
+        for index, name in enumerate(health):
+            if name in steps and "observable" in step_reads(steps[name]):
+                self.error(("health", "steps", index), f"step {name!r} reads the observable, and /health has none",
+                           "give /health a step of its own that asks something fixed (the vendor's account, "
+                           "status or quota endpoint, or a known value)")
+
     def check_step_names(self, step: Step, earlier: set) -> None:
         """A step may use the results of steps listed before it in the same endpoint."""
         later = set(self.data.get("steps", {})) - earlier - REQUEST_NAMES  # a reserved name is reported once
@@ -525,8 +596,37 @@ class Compiler:
             node = self.node(template, path + (index,), names)
             if isinstance(node, ObjectNode) and plural in ENTITY_TYPES:
                 node = self.complete_entity(node, plural)
+            self.check_ctim_literals(node, ENTITY_TYPES.get(plural, "Ref"), (), path + (index,))
             items.append(node)
         return ListNode(tuple(items))
+
+    def check_ctim_literals(self, node, kind: str, where: tuple, path: tuple) -> None:
+        """Field names and constant values of a mapping checked against CTIM without running
+        anything: `confidence: Med`, `relation: Hosted_Byy`, `disposition: 7`, `confidense:`."""
+        if isinstance(node, ObjectNode):
+            for key, child in node.fields:
+                known = unknown_field(kind, where, key)
+                if known is not None:
+                    close = difflib.get_close_matches(key, known, n=1)
+                    owner = (field_schema(kind, where) or {}).get("title", kind)
+                    self.error(node.path + (key,), f"{key!r} is not a field of CTIM's {owner}",
+                               f"did you mean {close[0]!r}?" if close else "see the CTIM schema", key=True)
+                    continue
+                self.check_ctim_literals(child, kind, where + (key,), node.path + (key,))
+        elif isinstance(node, ListNode):
+            for index, item in enumerate(node.items):
+                self.check_ctim_literals(item, kind, where + (0,), path + (index,))
+        elif node is not None and not isinstance(node, Template):
+            problem = literal_problem(kind, where, node)
+            if problem:
+                message, choices = problem
+                hint = f"did you mean {choices[0]!r}?" if len(choices) == 1 else \
+                    f"one of: {', '.join(map(str, choices))}" if choices else ""
+                if tuple(path) in self.expression_like:  # the text was meant as an expression: say so
+                    hint = self.expression_like[tuple(path)]
+                    self.problems = [p for p in self.problems if not (p.path == tuple(path) and p.severity == "warning")]
+                    message += ", and reads like an expression written without `{{ }}`"
+                self.error(path, message, hint)
 
     def complete_entity(self, node: ObjectNode, plural: str) -> ObjectNode:
         """Every document gets its `type`, and all but verdicts the spec's `schema_version`."""
@@ -546,6 +646,8 @@ class Compiler:
             return ListNode(tuple(self.node(item, path + (index,), names) for index, item in enumerate(value)))
         if not isinstance(value, dict):
             return self.template(value, path, names)
+        if "use" in value:
+            return self.definition(value, path, names)
         for_each, where, sort, limit, condition = None, None, None, None, None
         if "for each" in value:
             for_each, names = self.for_each(value["for each"], path + ("for each",), names)
@@ -571,6 +673,44 @@ class Compiler:
                        for key, item in value.items() if key not in CONTROL_KEYS)
         return ObjectNode(fields=fields, let=let, for_each=for_each, where=where, sort=sort, descending=order == "desc",
                           limit=limit, condition=condition, path=path)
+
+    def definition(self, value: dict, path: tuple, names: frozenset):
+        """`{use: NAME}`: the part written under `define: NAME`, compiled here, with the names in scope
+        here (so a definition is checked at every place it is used, and its errors point into it)."""
+        name, definitions = value["use"], self.data.get("define", {})
+        if len(value) > 1:
+            self.error(path + (next(key for key in value if key != "use"),), "`use` stands alone in its mapping",
+                       "put the other keys into the definition, or define a smaller part", key=True)
+        if not isinstance(name, str) or name not in definitions:
+            close = difflib.get_close_matches(str(name), list(definitions), n=1)
+            self.error(path + ("use",), f"no definition named {name!r}",
+                       f"did you mean {close[0]!r}?" if close else "write it under `define:`")
+            return None
+        self.definitions_used.add(name)
+        if name in self.defining:
+            self.error(path + ("use",), f"definition {name!r} uses itself", "a definition cannot contain itself")
+            return None
+        self.defining.append(name)
+        try:
+            return self.node(definitions[name], ("define", name), names)
+        finally:
+            self.defining.pop()
+
+
+def step_reads(step: Step) -> set:
+    """Root names every expression of a step reads (its URL, query, headers, body and condition)."""
+    values = [step.url, *(v for _, v in step.query), *(v for _, v in step.headers), *(v for _, v in step.form or ())]
+    expressions = [step.condition] if step.condition is not None else []
+    pending = values + [step.json]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Template):
+            expressions += value.expressions
+        elif isinstance(value, dict):
+            pending += list(value.values())
+        elif isinstance(value, list):
+            pending += value
+    return {name for expression in expressions for name in root_names(expression.parsed.parsed)}
 
 
 def root_reads(node) -> set:

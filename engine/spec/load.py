@@ -16,6 +16,7 @@ from pathlib import Path
 import jsonschema
 
 from engine.spec.compiler import compile_spec
+from engine.ctim import LIKELY_MEANT
 from engine.errors import SpecError, SpecErrors
 from engine.spec.source import Document, load_yaml
 
@@ -222,7 +223,8 @@ def _choose(value, choices: list) -> str:
     """'did you mean ...?' for a misspelt (or wrongly cased) value, then the choices when few."""
     texts = [str(c) for c in choices]
     by_case = {text.lower(): text for text in texts}
-    close = [by_case[str(value).lower()]] if str(value).lower() in by_case else \
+    meant = LIKELY_MEANT.get(str(value).lower())  # `ipv4` means `ip`, though `ipv6` is spelt closer
+    close = [by_case[str(value).lower()]] if str(value).lower() in by_case else [meant] if meant in texts else \
         difflib.get_close_matches(str(value), texts, n=1, cutoff=0.6)
     listed = "one of: " + ", ".join(texts) if len(texts) <= 12 else ""
     return " ".join(part for part in (f"did you mean {close[0]!r}?" if close else "", listed) if part)

@@ -202,14 +202,17 @@ class Spec:
     read_token_first: bool = False  # check the token before dropping unsupported observables
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
     examples: Examples | None = None
-    source: dict = field(default_factory=dict, compare=False, repr=False)  # the YAML data, for tools
-    marks: dict = field(default_factory=dict, compare=False, repr=False)  # YAML path -> (line, column)
+    # The YAML it came from, with the position of every value: run-time errors and lint's dry run
+    # point into the file with it.
+    document: object = field(default=None, compare=False, repr=False)
 
     def line_of(self, path: tuple) -> int:
-        probe = tuple(path)
-        while probe and probe not in self.marks:
-            probe = probe[:-1]
-        return self.marks.get(probe, (0, 0))[0]
+        return self.document.where(tuple(path))[0] if self.document is not None else 0
+
+    def problem(self, path: tuple, message: str, hint: str = "", *, severity: str = "error",
+                offset: int | None = None):
+        """A SpecError located at `path` (and `offset` characters into its text, where known)."""
+        return self.document.error(tuple(path), message, hint, severity=severity, offset=offset)
 
     def endpoint(self, name: str) -> Block | None:
         return self.endpoints.get(name)

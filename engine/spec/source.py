@@ -118,8 +118,16 @@ def load_yaml(text: str, file: str = "<spec>") -> Document:
         document.data = _Builder(document).build(node, ())
     except yaml.MarkedYAMLError as problem:
         mark = problem.problem_mark or problem.context_mark
+        if "quoted scalar" in str(problem.context or "") and problem.context_mark is not None:
+            mark = problem.context_mark  # an unclosed quote: where it opens, not where the file ran out
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = "YAML" if isinstance(problem, yaml.constructor.ConstructorError) else "YAML syntax"
+        opened = _unclosed_quote(text, line) if not isinstance(problem, yaml.constructor.ConstructorError) else None
+        if (mark is problem.context_mark and problem.context) or opened:
+            line, column = opened or (mark.line + 1, mark.column + 1)
+            raise SpecError(f"{what}: this quote is never closed", file, line, column,
+                            hint="close it on the same line, or write a `|` block for text over several lines") \
+                from None
         raise SpecError(f"{what}: {_first_line(problem.problem or problem)}", file, line, column,
                         hint=_hint(problem)) from None
     except yaml.YAMLError as problem:  # e.g. a character YAML does not allow, without a mark
@@ -168,6 +176,19 @@ def _check_expanded_size(root: yaml.Node, file: str) -> None:
         raise SpecError(f"this value expands to more than {MAX_VALUES} values", file, mark.line + 1,
                         mark.column + 1, hint="YAML aliases (*name) that repeat one another multiply the "
                                               "document; a spec needs no more than a few aliases")
+
+
+def _unclosed_quote(text: str, error_line: int) -> tuple[int, int] | None:
+    """Where a double quote opens that its line never closes, above the line YAML stumbled on: a
+    quoted scalar runs on into the next lines, so YAML reports the mistake lines later."""
+    for number, line in enumerate(text.splitlines()[:error_line - 1], 1):
+        quotes = [index for index, char in enumerate(line) if char == '"' and (index == 0 or line[index - 1] != "\\")]
+        comment = line.find(" #")
+        if comment >= 0 and (not quotes or comment < quotes[0]):
+            continue
+        if len(quotes) % 2:
+            return number, quotes[-1] + 1
+    return None
 
 
 def _first_line(problem) -> str:
