@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.commands.cli import main
-from engine.spec.compiler import range_problems
+from engine.spec.check_tables import range_problems
 from engine.commands.lint import lint_paths
 from engine.spec.load import check_file, check_text
 from engine.spec.source import load_yaml

@@ -1,0 +1,115 @@
+"""The `http` section and error tables: origins (TLS, userinfo, private and metadata addresses),
+header and query templates, auth, and the rules that turn vendor answers into relay outcomes."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from engine.serving.addresses import FORBIDDEN, PRIVATE, host_kind
+from engine.spec.checker import OUTCOME_NAMES, REQUEST_NAMES
+from engine.spec.model import ErrorRule, HttpConfig, origin_of
+
+
+class HttpChecks:
+    def http(self, http: dict | None) -> HttpConfig | None:
+        if http is None:
+            return None
+        path = ("http",)
+        allow_plain, private = http.get("allow_plain_http", False), http.get("private_network", False)
+        self.check_origin(http["base_url"], path + ("base_url",), allow_plain, private)
+        for index, origin in enumerate(http.get("other_origins", ())):
+            self.check_origin(origin, path + ("other_origins", index), allow_plain, private)
+        auth = http.get("auth", {})
+        basic = auth.get("basic")
+        return HttpConfig(
+            base_url=http["base_url"].rstrip("/"),
+            other_origins=tuple(origin_of(o) for o in http.get("other_origins", ())),
+            timeout=float(http.get("timeout", 10)),
+            headers=self.pairs(http.get("headers", {}), path + ("headers",), REQUEST_NAMES),
+            auth_headers=self.pairs(auth.get("headers", {}), path + ("auth", "headers"), REQUEST_NAMES),
+            auth_query=self.pairs(auth.get("query", {}), path + ("auth", "query"), REQUEST_NAMES),
+            auth_basic=None if basic is None else (
+                self.template(basic["username"], path + ("auth", "basic", "username"), REQUEST_NAMES),
+                self.template(basic["password"], path + ("auth", "basic", "password"), REQUEST_NAMES)),
+            errors=self.error_rules(http.get("errors", ()), path + ("errors",)),
+            allow_plain_http=allow_plain, private_network=private,
+        )
+
+    def check_origin(self, url: str, path: tuple, allow_plain: bool, private: bool) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            self.error(path, f"{url!r} is not an absolute http(s) URL",
+                       f"write it with its scheme: https://{url}" if "://" not in url else "")
+            return
+        if parts.scheme == "http" and not allow_plain:
+            self.error(path, f"{url!r} is plain http: credentials and answers would travel unencrypted",
+                       "use https, or set http.allow_plain_http: true for a vendor without TLS")
+        if "@" in parts.netloc:
+            self.error(path, "the URL carries a user name or password (`user:pass@`): it would be sent to the "
+                             "vendor, logged and shown", "put credentials under `credentials:` and send them "
+                                                          "with http.auth")
+            return
+        kind = host_kind(parts.hostname or "")
+        if kind == FORBIDDEN:
+            self.error(path, f"{parts.hostname} is a link-local or cloud metadata address, which the relay never "
+                             "reaches (it would hand out the function's own cloud credentials)")
+        elif kind == PRIVATE and not private:
+            self.error(path, f"{parts.hostname} is a loopback or private address",
+                       "for an appliance on a private network, set http.private_network: true (the operator "
+                       "must then also list the vendor in RELAY_PRIVATE_VENDORS); to test against a local "
+                       "stand-in, keep the real URL and set RELAY_UPSTREAM_<NAME>")
+
+    def pairs(self, mapping: dict, path: tuple, names: frozenset) -> tuple:
+        return tuple((key, None if value is None else self.template(value, path + (key,), names))
+                     for key, value in mapping.items())
+
+    def error_rules(self, rules, path: tuple) -> tuple:
+        compiled = []
+        for index, rule in enumerate(rules):
+            here = path + (index,)
+            when = rule["when"]
+            status = when.get("status")
+            statuses = None
+            if isinstance(status, int):
+                statuses = frozenset({status})
+            elif isinstance(status, list):
+                statuses = frozenset(status)
+            elif isinstance(status, str):
+                first = int(status[0]) * 100
+                statuses = frozenset(range(first, first + 100))
+            body = self.expression(when["body"], here + ("when", "body"), OUTCOME_NAMES) if "body" in when else None
+            if "fault" in when and ("status" in when or "body" in when):
+                self.error(here + ("when",), "a rule is about a fault or about an answer, not both",
+                           "split it into two rules")
+            outcome = "error" if "error" in rule else "skip" if "skip" in rule else "accept"
+            error = rule.get("error", {})
+            compiled.append(ErrorRule(
+                statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome, code=self.template(error.get("code", ""), here + ("error", "code"), OUTCOME_NAMES),
+                message=self.template(error.get("message", "Something went wrong."), here + ("error", "message"),
+                                      OUTCOME_NAMES),
+                type=error.get("type", "fatal"), path=here))
+        self.warn_about_unreachable_rules(compiled, rules)
+        return tuple(compiled)
+
+    def warn_about_unreachable_rules(self, compiled: list, rules: list) -> None:
+        """The first matching rule decides, so a rule whose every case an earlier one takes never runs."""
+        for index, rule in enumerate(compiled):
+            earlier = next((i for i, before in enumerate(compiled[:index]) if catches_all_of(before, rule)), None)
+            if earlier is not None:
+                when = rules[index]["when"]
+                what = f"{rule.fault} faults" if rule.fault else f"status {_statuses_text(when['status'])}"
+                self.warn(rule.path + ("when", "fault" if rule.fault else "status"),
+                          f"this rule never matches: errors[{earlier}] above it already takes {what}",
+                          f"move it above errors[{earlier}], or remove it")
+
+
+def catches_all_of(earlier: ErrorRule, rule: ErrorRule) -> bool:
+    """Does `earlier` match every outcome `rule` matches?"""
+    if rule.fault is not None:
+        return earlier.fault in (rule.fault, "any")
+    return (earlier.fault is None and earlier.body is None and earlier.statuses is not None
+            and rule.statuses is not None and rule.statuses <= earlier.statuses)
+
+
+def _statuses_text(status) -> str:
+    return ", ".join(map(str, status)) if isinstance(status, list) else str(status)
+
