@@ -91,7 +91,7 @@ def run(corpus, *args):
 
 
 def test_the_table_and_the_last_line(corpus, capsys):
-    assert run(corpus) == 0
+    assert run(corpus) == 1  # cases failed: the run says so, with or without --expect
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "5 passed, 3 failed"
     assert any(line.split() == ["acme", "5", "2"] for line in lines)
@@ -111,10 +111,15 @@ def test_json_reports_every_case_with_a_reason(corpus, capsys):
     assert reasons["nospec/health"] == "no spec vendors/nospec.yaml"
 
 
-def test_expect_fails_only_when_a_listed_case_fails(corpus, tmp_path, capsys):
+def test_expect_names_what_must_pass_and_every_failure_counts(corpus, tmp_path, capsys):
     good = tmp_path / "good.txt"
     good.write_text("# baseline\nacme/passes\nacme/version\nacme/hs256-wrong-key\n")
-    assert run(corpus, "--expect", str(good)) == 0
+    assert run(corpus, "--expect", str(good)) == 1  # the listed cases pass, but others failed
+    waived = tmp_path / "waived.txt"
+    waived.write_text("acme/wrong-answer  # a bug of the original\nacme/unexpected-call\n")
+    assert run(corpus, "--vendor", "acme", "--expect", str(good), "--waive", str(waived)) == 0
+    out = capsys.readouterr().out
+    assert "2 waived" in out and out.strip().splitlines()[-1] == "5 passed, 0 failed"
     bad = tmp_path / "bad.txt"
     bad.write_text("acme/passes\nacme/wrong-answer\nacme/gone\n")
     assert run(corpus, "--expect", str(bad)) == 1
@@ -123,7 +128,7 @@ def test_expect_fails_only_when_a_listed_case_fails(corpus, tmp_path, capsys):
 
 
 def test_vendor_filter_and_a_missing_corpus(corpus, capsys):
-    assert run(corpus, "--vendor", "nospec") == 0
+    assert run(corpus, "--vendor", "nospec") == 1
     assert capsys.readouterr().out.strip().splitlines()[-1] == "0 passed, 1 failed"
     assert main(["conformance", str(corpus / "nowhere")]) == 2
 
@@ -136,3 +141,46 @@ def test_verbose_shows_expected_and_actual_side_by_side_and_the_calls(corpus, ca
     calls = out.split("FAILED acme/unexpected-call\n", 1)[1]
     assert "  unexpected call: GET https://api.acme.test/v2/domains/example.test" in calls
     assert "  call never made: GET https://api.acme.test/v2/domains/other.test" in calls
+
+
+def write_case(corpus, item: dict) -> None:
+    (corpus / "corpus" / "acme" / (item["id"].split("/")[1] + ".json")).write_text(json.dumps(item))
+
+
+def test_a_json_null_answer_is_compared_like_any_other(corpus, capsys):
+    write_case(corpus, case("null-body", vendor_calls=[], expected={"status": 200, "json": None},
+                            request={"method": "POST", "path": "/version", "auth": {"authorization": None},
+                                     "headers": {}}))
+    run(corpus, "--vendor", "acme", "--json")
+    reasons = {item["id"]: item["reason"] for item in json.loads(capsys.readouterr().out)["cases"]}
+    assert reasons["acme/null-body"] == '<root>: expected null, got {"version": "3.1.4"}'
+
+
+def test_a_case_that_crashes_the_engine_fails_alone_and_the_run_goes_on(corpus, capsys):
+    write_case(corpus, case("crashes", request="not a request"))
+    assert run(corpus, "--vendor", "acme", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    reasons = {item["id"]: item["reason"] for item in report["cases"]}
+    assert reasons["acme/crashes"].startswith("the engine crashed: ")
+    assert reasons["acme/passes"] == ""  # the cases after it ran
+
+
+def test_a_call_made_without_tls_verification_fails_the_case():
+    import requests
+    from engine.conformance.compare import StandInLedger
+    from engine.conformance.replay import ReplayAdapter, session_with
+    ledger = StandInLedger(case("x")["vendor_calls"])
+    session = session_with(ReplayAdapter(ledger))
+    with pytest.raises(requests.exceptions.SSLError):
+        session.get("https://api.acme.test/v2/domains/example.test", headers={"X-Key": "k1"}, verify=False)
+    assert ledger.problems()[0] == ("call made with TLS verification off: GET "
+                                    "https://api.acme.test/v2/domains/example.test")
+
+
+def test_the_nonce_of_a_signed_case_comes_from_its_notes():
+    from engine.conformance.compare import StandInLedger
+    from engine.conformance.runner import Harness, case_runtime
+    item = {**case("signed"), "notes": "Signed with EdgeGrid; the nonce fixed to 00000000-0000-4000-8000-000000000000."}
+    runtime = case_runtime(item, StandInLedger([]), Harness())
+    assert runtime.new_nonce() == runtime.new_nonce() == "00000000-0000-4000-8000-000000000000"
+    assert case_runtime(case("unsigned"), StandInLedger([]), Harness()).new_nonce() != runtime.new_nonce()

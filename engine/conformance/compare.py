@@ -454,6 +454,7 @@ class StandInLedger:
         self._recorded = [(call["request"], call["response"]) for call in vendor_calls]
         self._used = [False] * len(self._recorded)
         self._unexpected: list[Mapping[str, Any]] = []
+        self._refused: list[str] = []
         self._lock = threading.Lock()
 
     def answer(self, actual_request: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -467,6 +468,11 @@ class StandInLedger:
             self._unexpected.append(copy.deepcopy(dict(actual_request)))
             return None
 
+    def refuse(self, problem: str) -> None:
+        """A call the harness refused outright (e.g. made without TLS verification)."""
+        with self._lock:
+            self._refused.append(problem)
+
     @property
     def recorded(self) -> list:
         """(request, response) of every recorded call, in recorded order."""
@@ -475,7 +481,8 @@ class StandInLedger:
     def problems(self) -> list[str]:
         """Unexpected calls first, then recorded calls never made, in recorded order."""
         with self._lock:
-            found = [f"unexpected call: {describe_call(call)}" for call in self._unexpected]
+            found = list(self._refused)
+            found += [f"unexpected call: {describe_call(call)}" for call in self._unexpected]
             found.extend(
                 f"call never made: {describe_call(request)}"
                 for (request, _), used in zip(self._recorded, self._used)

@@ -85,6 +85,9 @@ class ReplayAdapter(BaseAdapter):
         self.ledger = ledger
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        if verify is False:  # a relay that turns TLS checks off fails the case, whatever it then receives
+            self.ledger.refuse(f"call made with TLS verification off: {request.method} {request.url}")
+            raise requests.exceptions.SSLError("TLS verification was turned off", request=request)
         recorded = self.ledger.answer(recorded_request(request))
         if recorded is None:
             raise requests.exceptions.ConnectionError("no recorded call matches", request=request)

@@ -1,4 +1,5 @@
-"""Everything outside the engine that it needs, injected: the clock, the id source, the HTTP session.
+"""Everything outside the engine that it needs, injected: the clock, the id and nonce sources, the
+HTTP sessions.
 
 Production uses the real ones; tests and `relay conformance` pass a `FrozenClock` (whose sleep
 advances time instead of waiting), fixed ids, or a session whose transport answers from a case.
@@ -59,9 +60,15 @@ class PinnedClock(FrozenClock):
         super().sleep(seconds)
 
 
+def new_nonce() -> str:
+    """A fresh nonce for a signed request (EdgeGrid and the like): a random UUID's text."""
+    return str(uuid.uuid4())
+
+
 @dataclass
 class Runtime:
     clock: object = field(default_factory=SystemClock)
     new_uuid: Callable[[], uuid.UUID] = uuid.uuid4
+    new_nonce: Callable[[], str] = new_nonce
     session: requests.Session = field(default_factory=new_session)
     jwks_session: requests.Session = field(default_factory=new_session)
