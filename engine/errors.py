@@ -66,13 +66,14 @@ class RelayError(Exception):
 
     code: str
     message: str = "Something went wrong."
-    type: str = "fatal"
+    type: str | None = "fatal"  # None: answered without a `type`, as a few relays do
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
     def to_json(self) -> dict:
-        return {"code": self.code, "message": self.message, "type": self.type}
+        shown = {"code": self.code, "message": self.message}
+        return shown if self.type is None else {**shown, "type": self.type}
 
 
 AUTH_FAILED = "Authorization failed: "

@@ -43,7 +43,7 @@ from engine.serving.auth import (
 from engine.serving.config import RelayConfig
 from engine.errors import RelayError
 from engine.serving.runtime import Runtime
-from engine.spec.model import Credential
+from engine.spec.model import Credential, Setting
 from engine.commands.standin import CannedAnswer, Route, StandInVendor, routes_from_examples
 from tests.support.tls import JwksServer, TestPki, new_rsa_key, trusting_session, untrusting_session
 
@@ -604,7 +604,8 @@ def test_an_authenticator_needs_a_known_mode_and_hs256_a_secret(mode, options):
 # ------------------------------------------------------------------------------ credentials and settings
 
 SPEC_WITH_OPTIONAL = SimpleNamespace(credentials=(Credential("key", "API key"),
-                                                  Credential("region", "Region", required=False)))
+                                                  Credential("region", "Region", required=False)),
+                                     settings=())
 
 
 @pytest.mark.parametrize(("payload", "expected"), [
@@ -623,6 +624,15 @@ def test_required_credentials_takes_the_specs_credentials(payload, expected):
                                      {"KEY": "abc"}, {"region": "eu"}])
 def test_a_missing_required_credential_is_a_payload_structure_error(payload):
     assert_auth_error(lambda: required_credentials(payload, SPEC_WITH_OPTIONAL), WRONG_PAYLOAD)
+
+
+@pytest.mark.parametrize("host", [None, ""])
+def test_a_missing_required_setting_is_a_payload_structure_error_too(host):
+    """An on-premises vendor's host: not secret, but the relay cannot call without it."""
+    spec = SimpleNamespace(credentials=(Credential("key", "API key"),),
+                           settings=(Setting("host", "Host", "string", required=True),))
+    assert required_credentials({"key": "k", "host": "qradar.example.com"}, spec) == {"key": "k"}
+    assert_auth_error(lambda: required_credentials({"key": "k", "host": host}, spec), WRONG_PAYLOAD)
 
 
 def test_the_abuseipdb_spec_requires_its_key():

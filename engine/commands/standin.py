@@ -32,6 +32,7 @@ class Route:
     answer: CannedAnswer
     prefix: bool = False
     query: tuple = ()  # ((name, value), ...) the request's query must contain
+    example: bool = False  # made from a spec's examples: a route written by hand for the same path wins
 
     def matches(self, path: str, query: list) -> bool:
         if not (path.startswith(self.path) if self.prefix else path == self.path):
@@ -68,7 +69,8 @@ class StandInVendor:
         candidates = [route for route in self.routes if route.matches(path, pairs)]
         if not candidates:
             return None
-        return max(candidates, key=lambda route: (len(route.path), not route.prefix, len(route.query))).answer
+        return max(candidates, key=lambda route: (len(route.path), not route.prefix, not route.example,
+                                                  len(route.query))).answer
 
     def start(self) -> "StandInVendor":
         stand_in = self
@@ -127,14 +129,28 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 def routes_from_examples(spec: Spec) -> list:
-    """One route per step that has an example answer, at the path the step calls."""
-    routes = []
+    """One route per step that has an example answer, at the path the step calls. Steps that call
+    one path with different parameters (`?get=links`) are told apart by the query parameters they
+    send as constants."""
     if spec.examples is None:
-        return routes
+        return []
+    places = {name: step_path(spec, spec.steps[name]) for name in spec.examples.answers}
+    shared = {place for place in places.values() if list(places.values()).count(place) > 1}
+    routes = []
     for name, example in spec.examples.answers.items():
-        path, prefix = step_path(spec, spec.steps[name])
-        routes.append(Route(path, CannedAnswer(example.status, example.content(), example.content_type), prefix))
+        path, prefix = places[name]
+        constants = tuple((key, as_query_text(value)) for key, value in spec.steps[name].query
+                          if value is not None and not isinstance(value, Template)) if (path, prefix) in shared else ()
+        routes.append(Route(path, CannedAnswer(example.status, example.content(), example.content_type), prefix,
+                            constants, example=True))
     return routes
+
+
+def as_query_text(value) -> str:
+    """A constant query value as it is sent (YAML `true` goes as `true`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def step_path(spec: Spec, step) -> tuple[str, bool]:
@@ -142,6 +158,6 @@ def step_path(spec: Spec, step) -> tuple[str, bool]:
     url = step.url.source if isinstance(step.url, Template) else step.url
     literal, templated = url.split("{{", 1)[0], "{{" in url
     if literal.startswith("/"):
-        literal = spec.http.base_url + literal
+        literal = "https://stand-in" + spec.http.base_path + literal
     path = urlsplit(literal).path or "/"
     return path, templated

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta, timezone
 
 from jmespath import functions as jp
 
+from engine.language.markdown import html_to_markdown
+
 CTIM_DISPOSITIONS = {1: "Clean", 2: "Malicious", 3: "Suspicious", 4: "Common", 5: "Unknown"}
 DISPOSITION_NUMBERS = {name: number for number, name in CTIM_DISPOSITIONS.items()}
 
@@ -141,6 +143,13 @@ def _is_empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+def _optional(arguments: tuple, name: str):
+    """The one optional argument of a function written with JMESPath's variadic form."""
+    if len(arguments) > 1:
+        raise ExpressionFailure(f"{name}() takes 1 or 2 arguments, got {len(arguments) + 1}")
+    return arguments[0] if arguments else None
+
+
 def _is_false(value) -> bool:
     """JMESPath's falsehood: null, false, and empty text, lists and objects."""
     return value is None or value is False or _is_empty(value)
@@ -213,9 +222,9 @@ class RelayFunctions(jp.Functions):
     def _func_capitalize(self, text):
         return text.capitalize()
 
-    @jp.signature({"types": ["string"]})
-    def _func_trim(self, text):
-        return text.strip()
+    @jp.signature({"types": ["string"], "variadic": True})  # trim(text) or trim(text, characters)
+    def _func_trim(self, text, *chars):
+        return text.strip(_optional(chars, "trim") or None)
 
     @jp.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
     def _func_replace(self, text, old, new):
@@ -236,9 +245,13 @@ class RelayFunctions(jp.Functions):
             return None
         return match.group(1) if match.groups() else match.group(0)
 
-    @jp.signature({"types": ["string"]})
-    def _func_url_quote(self, text):
-        return urllib.parse.quote(text, safe="")
+    @jp.signature({"types": ["string"], "variadic": True})  # url_quote(text) or url_quote(text, safe)
+    def _func_url_quote(self, text, *safe):
+        return urllib.parse.quote(text, safe=_optional(safe, "url_quote") or "")
+
+    @jp.signature({"types": ["string", "null"]})
+    def _func_html_to_markdown(self, html):
+        return None if html is None else html_to_markdown(html)
 
     @jp.signature({"types": ["string"]})
     def _func_base64(self, text):
@@ -267,6 +280,30 @@ class RelayFunctions(jp.Functions):
     @jp.signature({"types": []}, {"types": []})
     def _func_default(self, value, fallback):
         return fallback if _is_empty(value) else value
+
+    @jp.signature({"types": []})
+    def _func_required(self, value):
+        if value is None:
+            raise ExpressionFailure("a value the mapping requires is missing from the vendor's answer")
+        return value
+
+    @jp.signature({"types": ["number"]}, {"types": ["number"]})
+    def _func_add(self, first, second):
+        return first + second
+
+    @jp.signature({"types": ["number"]}, {"types": ["number"]})
+    def _func_subtract(self, first, second):
+        return first - second
+
+    @jp.signature({"types": ["number"]}, {"types": ["number"]})
+    def _func_multiply(self, first, second):
+        return first * second
+
+    @jp.signature({"types": ["number"]}, {"types": ["number"]})
+    def _func_divide(self, first, second):
+        if second == 0:
+            raise ExpressionFailure("division by zero")
+        return first / second
 
     @jp.signature({"types": []})
     def _func_to_int(self, value):
@@ -333,6 +370,31 @@ class RelayFunctions(jp.Functions):
         present.sort(key=lambda pair: pair[0], reverse=direction == "desc")
         return [item for _, item in present] + missing
 
+    @jp.signature({"types": ["array", "null"]}, {"types": ["number"]})
+    def _func_chunks(self, items, size):
+        if isinstance(size, bool) or int(size) != size or size < 1:
+            raise ExpressionFailure(f"chunks() takes a whole number of at least 1, not {size!r}")
+        items, size = items or [], int(size)
+        return [items[start:start + size] for start in range(0, len(items), size)]
+
+    @jp.signature({"types": ["array", "null"]}, {"types": ["expref"]})
+    def _func_group_by(self, items, key):
+        groups: dict = {}
+        for item in items or []:
+            found = key.visit(key.expression, item)
+            if found is not None:
+                groups.setdefault(_key_text(found), []).append(item)
+        return groups
+
+    @jp.signature({"types": ["array", "null"]}, {"types": ["expref"]})
+    def _func_index_by(self, items, key):
+        index: dict = {}
+        for item in items or []:
+            found = key.visit(key.expression, item)
+            if found is not None:
+                index.setdefault(_key_text(found), item)
+        return index
+
     @jp.signature({"types": ["array"]})
     def _func_from_items(self, pairs):
         return {_key_text(pair[0]): pair[1] for pair in pairs if isinstance(pair, list) and len(pair) == 2}
@@ -371,12 +433,16 @@ FUNCTION_DOCS = {
     "lower": "lower(text) -> text in lower case.",
     "upper": "upper(text) -> text in upper case.",
     "capitalize": "capitalize(text) -> the first character in upper case, the rest in lower case.",
-    "trim": "trim(text) -> text without surrounding white space.",
+    "trim": "trim(text[, characters]) -> text without the surrounding white space (or characters: "
+            "trim(name, '.') drops a DNS name's trailing dot).",
     "replace": "replace(text, old, new) -> text with every `old` replaced by `new`.",
     "split": "split(text, separator) -> array of the parts.",
     "regex_match": "regex_match(text, pattern) -> true when the Python regular expression matches anywhere.",
     "regex_extract": "regex_extract(text, pattern) -> group 1 (or the whole match) of the first match, else null.",
-    "url_quote": "url_quote(text) -> text percent-encoded for a URL path segment (nothing left unescaped).",
+    "url_quote": "url_quote(text[, safe]) -> text percent-encoded for a URL path segment (nothing left unescaped, "
+                 "but the characters of `safe`).",
+    "html_to_markdown": "html_to_markdown(html) -> the Markdown of an HTML text (bold, italics, links, lists, "
+                        "paragraphs), Markdown's own marks in the text escaped; null stays null.",
     "base64": "base64(text) -> the Base64 encoding of the UTF-8 text.",
     "json_parse": "json_parse(text) -> the JSON value the text holds.",
     "ip_version": "ip_version(text) -> 4 or 6 for an IP address, else null.",
@@ -385,6 +451,17 @@ FUNCTION_DOCS = {
                "`then` is kept.",
     "default": "default(value, fallback) -> fallback when value is null, '', [] or {}; else value.",
     "to_int": "to_int(value) -> an integer, or null when the value is not a number.",
+    "required": "required(value) -> the value; null fails the mapping as data the vendor should have sent "
+                "(answered with the spec's `unexpected_data` error).",
+    "add": "add(a, b) -> a + b.",
+    "subtract": "subtract(a, b) -> a - b: what is left of a limit.",
+    "multiply": "multiply(a, b) -> a * b.",
+    "divide": "divide(a, b) -> a / b; by zero is an error.",
+    "chunks": "chunks(array, size) -> the array in consecutive slices of at most `size` items (a vendor taking "
+              "at most so many values a call).",
+    "group_by": "group_by(array, &key) -> object of key text -> the items with that key, in order (items "
+                "without the key are left out).",
+    "index_by": "index_by(array, &key) -> object of key text -> the first item with that key.",
     "get": "get(object, key) -> object[key] for a key computed at run time.",
     "lookup": "lookup(table, key) -> the value for key in a declared table (`ranges` or `values`), "
               "or in a named object of the scope (a step's table); table is a name or an object.",
@@ -411,18 +488,32 @@ FUNCTION_EXAMPLES = {
     "lower": ("lower(reason)", {"reason": "Service Unavailable"}),
     "upper": ("upper(code)", {"code": "tlp:amber"}),
     "capitalize": ("capitalize(level)", {"level": "mEDIUM"}),
-    "trim": ("trim(name)", {"name": "  example.com \n"}),
+    "trim": ("trim(rrname, '.')", {"rrname": "www.example.com."}),
     "replace": ("replace(status, '_', ' ')", {"status": "RESOURCE_EXHAUSTED"}),
     "split": ("split(url, '://')", {"url": "http://example.com/x"}),
     "regex_match": ("regex_match(message, '^Malicious')", {"message": "Malicious panel"}),
     "regex_extract": ("regex_extract(rrname, '^(.*?)\\.?$')", {"rrname": "www.example.com."}),
-    "url_quote": ("url_quote(observable.value)", {"observable": {"value": "a b/c@d"}}),
+    "url_quote": ("url_quote(observable.value, '@')", {"observable": {"value": "a b/c@d"}}),
+    "html_to_markdown": ("html_to_markdown(breach.Description)",
+                         {"breach": {"Description": "Leaked by <a href=\"https://example.com\">a forum</a> in "
+                                                    "<b>2019</b>."}}),
     "base64": ("base64(concat(credentials.user, ':', credentials.key))", {"credentials": {"user": "u", "key": "k"}}),
     "json_parse": ("json_parse(body.data)", {"body": {"data": "{\"score\": 90}"}}),
     "ip_version": ("ip_version(address)", {"address": "2001:db8::1"}),
     "if_else": ("if_else(report.verified, report.tags, 'unverified')", {"report": {"verified": True, "tags": []}}),
     "default": ("default(report.title, 'No title')", {"report": {"title": ""}}),
     "to_int": ("to_int(count)", {"count": "42"}),
+    "required": ("required(report.score)", {"report": {"score": 0}}),
+    "add": ("add(length(categories), `1`)", {"categories": ["a", "b"]}),
+    "subtract": ("subtract(settings.CTR_ENTITIES_LIMIT, length(categories))",
+                 {"settings": {"CTR_ENTITIES_LIMIT": 10}, "categories": ["a", "b"]}),
+    "multiply": ("multiply(score, `10`)", {"score": 8.5}),
+    "divide": ("divide(score, `10`)", {"score": 85}),
+    "chunks": ("chunks(observables[].value, `2`)", {"observables": [{"value": "a"}, {"value": "b"}, {"value": "c"}]}),
+    "group_by": ("group_by(matches, &threat.url)",
+                 {"matches": [{"threat": {"url": "a.test"}, "type": "MALWARE"},
+                              {"threat": {"url": "a.test"}, "type": "UNWANTED_SOFTWARE"}]}),
+    "index_by": ("index_by(catalogs, &id).\"17551\".title", {"catalogs": [{"id": 17551, "title": "Combo list"}]}),
     "get": ("get(scores, observable.value)", {"scores": {"192.0.2.1": 87}, "observable": {"value": "192.0.2.1"}}),
     "lookup": ("lookup(`{\"ranges\": [{\"to\": 49, \"value\": \"Clean\"}, {\"from\": 50, \"value\": \"Malicious\"}]}`, score)",
                {"score": 87}),

@@ -77,7 +77,7 @@ class Relay:
         if route == "watchdog":
             token = request.headers.get("Health-Check")
             if not token:
-                return errors_only([RelayError("health check failed", "Invalid Health Check")])
+                return errors_only([RelayError("health check failed", spec.watchdog_message)])
             return {"data": token}
         if route == "health":
             if spec.health is None:
@@ -92,6 +92,8 @@ class Relay:
 
     def enrich(self, spec: Spec, route: str, audience: str):
         empty = [] if route == "refer" else {}
+        # Most relays read the body first; some check the token before anything else.
+        work = self.work(spec, audience, route) if spec.read_token_first else None
         try:
             raw = request.get_data(cache=True)
         except RequestEntityTooLarge:  # a Content-Length beyond the maximum: refused before it is read
@@ -102,7 +104,6 @@ class Relay:
             observables = validate_observables(parse_json_body(raw))
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
-        work = self.work(spec, audience, route) if spec.read_token_first else None
         observables = supported_observables(observables, spec.observable_types)
         if not observables:  # nothing to look up: most relays answer before reading the token
             return {"data": empty}
@@ -124,8 +125,6 @@ class Relay:
         return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).value(body)
 
 
-
-
 def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
     message = "Invalid JSON payload received. " + problem.as_json()
     if isinstance(spec.input_message, Template):
@@ -136,7 +135,17 @@ def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
             pass
     elif isinstance(spec.input_message, str):
         message = spec.input_message
-    return RelayError(spec.input_code, message)
+    return RelayError(spec.input_code, message, spec.input_type)
+
+
+def with_data_as_spec_says(body: dict, spec: Spec) -> dict:
+    """Next to errors, `data` as the spec's `data_with_errors` says: what was gathered (the
+    default), always (`{}` when nothing was), or never (errors alone)."""
+    if "errors" not in body or spec.data_with_errors == "gathered":
+        return body
+    if spec.data_with_errors == "never":
+        return {"errors": body["errors"]}
+    return {"data": body.get("data", {}), "errors": body["errors"]}
 
 
 def framework_error(error: HTTPException) -> Response:
@@ -200,6 +209,8 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             body = errors_only([RelayError("unknown", "Something went wrong.")])
         if body is None:
             return framework_error(_not_found())
+        if route not in ("version", "watchdog"):
+            body = with_data_as_spec_says(body, spec)
         return Response(json.dumps(relay.redacted(body)), status=200, mimetype="application/json")
 
     for route, (method, path) in RELAY_ROUTES.items():

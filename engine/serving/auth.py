@@ -196,7 +196,8 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def required_credentials(claims: dict, spec) -> dict:
-    """The spec's credentials from verified claims; a missing one is a payload structure error."""
+    """The spec's credentials from verified claims; a missing one (or a missing required setting,
+    such as an on-premises host) is a payload structure error, as in Cisco's relays."""
     credentials = {}
     for credential in spec.credentials:
         value = claims.get(credential.name)
@@ -205,4 +206,7 @@ def required_credentials(claims: dict, spec) -> dict:
                 raise authorization_error(WRONG_PAYLOAD)
             continue
         credentials[credential.name] = str(value)
+    for setting in spec.settings:
+        if setting.required and claims.get(setting.name) in (None, ""):
+            raise authorization_error(WRONG_PAYLOAD)
     return credentials

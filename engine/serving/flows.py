@@ -1,68 +1,35 @@
 """Run an endpoint for a list of observables: request steps, then mappings, then one relay answer.
 
-    per request:    steps marked `once: per request` (e.g. a side lookup), in order
-    per observable: the remaining steps in order, then the endpoint's block of mappings;
+    per request:    steps marked `once: per request` (a side lookup, or one call for all the
+                    request's observables, which every expression sees as `observables`), in order
+    per observable: the remaining steps in order (steps.py), then the endpoint's block of mappings;
                     observables run concurrently (spec.concurrency), and the first fatal error
-                    stops observables not yet started, while data already gathered is kept.
+                    stops observables not yet started (unless the spec says `on_error: continue`),
+                    while data already gathered is kept.
 
 Every call is cut to what is left of the request's budget, and none starts once the budget is
 spent or the client has gone: observables left unfinished are named in one `timeout` error.
+Warnings (error rules of `type: warning`, and a mapping's `warnings:`) go next to the data and
+stop nothing.
 
-Everything an expression can see lives in one scope: observable, settings, credentials, the
-results of the steps by name, and the `let` values and `for each` items of the mapping.
+Everything an expression can see lives in one scope: observable, observables, settings,
+credentials, the results of the steps by name, and the `let` values and `for each` items of the
+mapping.
 """
 from __future__ import annotations
 
-import base64
-import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import quote
 
-from engine.errors import AUTH_FAILED, RelayError, format_yaml_path
-from engine.language.expressions import EvaluationError, Scope, Template, render_value
-from engine.language.functions import to_text
+from engine.errors import RelayError
+from engine.language.expressions import EvaluationError, Scope
 from engine.language.mapping import ABSENT, MappingError, bind_let, evaluation_failed, render, truthy
 from engine.serving.budget import Budget
+from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.observables import Observable
-from engine.serving.outcomes import decide
-from engine.serving.readers import UnreadableBody, read_body
-from engine.spec.model import Block, Spec, Step, origin_of
-from engine.serving.vendor_http import VendorAnswer, VendorClient, VendorFault, VendorRequest
-
-log = logging.getLogger("relay")
-
-
-class StepSkipped(Exception):
-    """The vendor's answer means: nothing to report for this observable."""
-
-
-class StepFailed(Exception):
-    """The step ends this observable with an error; `stops`: and the observables not started yet
-    (a rate limit or bad credentials will fail them too; a value only this observable has will not)."""
-
-    def __init__(self, error: RelayError, stops: bool = True):
-        super().__init__(str(error))
-        self.error = error
-        self.stops = stops
-
-
-class OutOfTime(Exception):
-    """The request's budget is spent, or its client has gone: no further call starts."""
-
-
-@dataclass
-class Call:
-    """One vendor exchange and what the step made of it, kept for `relay try` traces."""
-
-    step: str
-    request: VendorRequest
-    result: object  # VendorAnswer or VendorFault
-    outcome: str = ""  # accept, skip or error
-    value: object = None  # the step's value, when accepted
-    error: RelayError | None = None
+from engine.serving.steps import run_step
+from engine.serving.vendor_http import VendorClient
+from engine.spec.model import Block, Spec
 
 
 @dataclass
@@ -77,9 +44,10 @@ class Work:
     budget: Budget | None = None  # None: no limit (a tool running one observable by hand)
     calls: list = field(default_factory=list)
     notes: object | None = None  # lint's dry run: told what the mappings make and where they fail
+    rendered_base_url: str | None = None  # a base URL taken from the token, once rendered
 
     def base_scope(self) -> Scope:
-        values = {"observable": None, "settings": self.settings, "credentials": self.credentials}
+        values = {"observable": None, "observables": [], "settings": self.settings, "credentials": self.credentials}
         return Scope(values, self.runtime, dict(self.spec.tables), self.notes)
 
 
@@ -96,166 +64,20 @@ class Gathered:
         for key, docs in other.outputs.items():
             self.outputs.setdefault(key, []).extend(docs)
         for error in other.errors:
-            if error.to_json() not in [e.to_json() for e in self.errors]:
-                self.errors.append(error)
+            self.note(error)
         self.unfinished += other.unfinished
 
-
-def failed(failure: StepFailed) -> Gathered:
-    return Gathered(errors=[failure.error], stops=failure.stops)
-
-
-# -- steps --------------------------------------------------------------------------------------
-
-def run_step(step: Step, scope: Scope, work: Work):
-    """Call the vendor for one step; returns the step's value or raises StepSkipped / StepFailed."""
-    http = work.spec.http
-    if step.condition is not None and not truthy(_evaluate_step_condition(step, scope, work)):
-        return None  # a call this observable does not need (e.g. a type-specific endpoint)
-    request = build_request(step, scope, work)
-    timeout = step.timeout or http.timeout
-    if work.budget is not None:
-        if not work.budget.allows_a_call():
-            raise OutOfTime()
-        timeout = work.budget.call_timeout(timeout)
-    result = work.client.send(request, timeout)
-    if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
-            and timeout < (step.timeout or http.timeout) and work.budget.spent():
-        raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
-    call = Call(step.name, request, result)
-    work.calls.append(call)
-    outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
-    call.outcome, call.error = outcome.kind, outcome.error
-    if outcome.kind == "skip":
-        raise StepSkipped()
-    if outcome.kind == "error":
-        raise StepFailed(outcome.error)
-    assert isinstance(result, VendorAnswer)
-    try:
-        body = read_body(step.read, result)
-    except UnreadableBody as problem:
-        call.outcome, call.error = "error", RelayError("unknown", f"{work.spec.title} sent an unexpected answer: "
-                                                                  f"{problem}.")
-        raise StepFailed(call.error) from None
-    if step.result is None:
-        call.value = body
-        return body
-    try:
-        call.value = step.result.evaluate(Scope({"status": result.status, "headers": result.headers, "body": body,
-                                                 "reason": result.reason}, work.runtime, dict(work.spec.tables)))
-    except EvaluationError as failure:
-        call.outcome, call.error = "error", spec_runtime_error(work.spec, step.path + ("result",), failure.reason,
-                                                               scope)
-        raise StepFailed(call.error) from None
-    return call.value
+    def note(self, error: RelayError) -> None:
+        """An error or warning, once: the same error met by two observables is answered once."""
+        if error.to_json() not in [e.to_json() for e in self.errors]:
+            self.errors.append(error)
 
 
-def _evaluate_step_condition(step: Step, scope: Scope, work: Work):
-    try:
-        return step.condition.evaluate(scope)
-    except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("if",), failure.reason, scope)) from None
-
-
-def build_request(step: Step, scope: Scope, work: Work) -> VendorRequest:
-    http = work.spec.http
-
-    def text(value, *where):
-        """A request part as text (None when it renders to null: the part is then left out)."""
-        try:
-            return as_text(value, scope)
-        except EvaluationError as failure:
-            raise StepFailed(spec_runtime_error(work.spec, step.path + where, failure.reason, scope)) from None
-
-    url = text(step.url, "url") if not isinstance(step.url, Template) or step.url.whole else \
-        encoded_url(step, scope, work)
-    if url.startswith("/"):
-        url = http.base_url + url
-    origin = origin_of(url)
-    if origin != http.origin and origin not in http.other_origins:
-        # A template must never steer a call (and credentials) to a host the spec did not declare.
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin",
-                                            scope))
-    with_auth = step.use_auth and origin == http.origin
-    params = [(name, text(value, "query", name)) for name, value in step.query]
-    headers = {}
-    for name, value in http.headers + step.headers:
-        if value is None:
-            headers.pop(name, None)
-        else:
-            headers[name] = text(value, "headers", name)
-    if with_auth:
-        params += [(name, text(value, "auth", "query", name)) for name, value in http.auth_query]
-        for name, value in http.auth_headers:
-            headers[name] = text(value, "auth", "headers", name)
-        if http.auth_basic:
-            user, password = (text(part, "auth", "basic") for part in http.auth_basic)
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    params = [(name, value) for name, value in params if value is not None]
-    headers = {name: value for name, value in headers.items() if value is not None}
-    check_header_values(headers, work)
-    try:
-        body = render_value(step.json, scope) if step.json is not None else None
-    except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("json",), failure.reason, scope)) from None
-    form = None
-    if step.form is not None:
-        form = tuple((name, text(value, "form", name)) for name, value in step.form)
-    return VendorRequest(step.method, url, tuple(params), headers, body, form)
-
-
-# What HTTP lets a header value hold: no control characters, nothing but blanks before the value.
-# Credentials are ASCII: a key with other characters is a key pasted wrongly, not one to send.
-SENDABLE_HEADER = re.compile(r"([\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff\t]*)?")
-SENDABLE_CREDENTIAL = re.compile(r"([\x21-\x7e][\x20-\x7e\t]*)?")
-
-
-def check_header_values(headers: dict, work: Work) -> None:
-    """A header value HTTP cannot carry fails the whole request when it holds a credential (every
-    observable would send it: Cisco's relays answer an authorization error), else only this
-    observable (the value came from it); either way before anything is sent."""
-    credentials = [value for value in work.credentials.values() if value]
-    for value in headers.values():
-        with_credential = any(credential in value for credential in credentials)
-        if (SENDABLE_CREDENTIAL if with_credential else SENDABLE_HEADER).fullmatch(value):
-            continue
-        if with_credential:
-            raise StepFailed(RelayError("authorization error", AUTH_FAILED + f"the credentials cannot be sent to "
-                                        f"{work.spec.title}: they hold a character an HTTP header cannot carry "
-                                        "(a blank before the key, a line break, a non-ASCII letter?)"))
-        raise StepFailed(RelayError("invalid argument", f"{work.spec.title} cannot be asked about this observable: "
-                                    "a header would hold a character HTTP cannot carry"), stops=False)
-
-
-def encoded_url(step: Step, scope: Scope, work: Work) -> str:
-    """Values are percent-encoded into the URL, so an observable can never change host or path."""
-    try:
-        return step.url.render_text(scope, lambda text: quote(text, safe=step.url_safe))
-    except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), failure.reason, scope)) from None
-
-
-def as_text(value, scope: Scope):
-    if isinstance(value, Template):
-        value = value.render(scope)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return to_text(value)
-    return str(value)
-
-
-def spec_runtime_error(spec: Spec, path: tuple, reason: str, scope: Scope | None = None) -> RelayError:
-    """A spec that failed on live data: logged with file, line and path, answered as a clear relay error."""
-    observable = (scope.values.get("observable") if scope else None) or {}
-    where = f"{Path(spec.file).name}:{spec.line_of(path)} {format_yaml_path(path)}"
-    log.error("vendor %s: %s: %s (observable %s %s)", spec.name, where, reason,
-              observable.get("type", "-"), observable.get("value", "-"))
-    return RelayError("unknown", f"The {spec.title} integration failed at {where}: {reason}.")
+def failed(failure: StepFailed, warnings: list = ()) -> Gathered:
+    gathered = Gathered(errors=[failure.error], stops=failure.stops)
+    for warning in warnings:
+        gathered.note(warning)
+    return gathered
 
 
 # -- an endpoint --------------------------------------------------------------------------------
@@ -263,22 +85,26 @@ def spec_runtime_error(spec: Spec, path: tuple, reason: str, scope: Scope | None
 def run_endpoint(work: Work, endpoint: str, observables: list[Observable]) -> Gathered:
     block = work.spec.endpoint(endpoint)
     steps = [work.spec.steps[name] for name in block.steps]
-    scope = work.base_scope()
+    scope = work.base_scope().with_values(observables=[observable.to_json() for observable in observables])
+    warnings: list = []
     for step in (s for s in steps if s.per_request):
         try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
         except StepSkipped:
             return Gathered()
         except StepFailed as failure:
-            return failed(failure)
+            return failed(failure, warnings)
         except OutOfTime:
             return with_budget_error(Gathered(unfinished=len(observables)), work, len(observables))
     per_observable = [s for s in steps if not s.per_request]
-    return run_observables(work, block, per_observable, scope, observables)
+    gathered = run_observables(work, block, per_observable, scope, observables)
+    for warning in warnings:
+        gathered.note(warning)
+    return gathered
 
 
 def run_observables(work: Work, block: Block, steps: list, scope: Scope, observables: list) -> Gathered:
-    stopped = []  # a fatal error stops observables not started yet
+    stopped = []  # a fatal error stops observables not started yet (on_error: stop)
 
     def one(observable: Observable) -> Gathered:
         if stopped:
@@ -286,7 +112,7 @@ def run_observables(work: Work, block: Block, steps: list, scope: Scope, observa
         if work.budget is not None and not work.budget.allows_a_call():
             return Gathered(unfinished=1)
         gathered = run_observable(work, block, steps, scope.with_values(observable=observable.to_json()))
-        if gathered.stops and any(error.type == "fatal" for error in gathered.errors):
+        if work.spec.on_error == "stop" and gathered.stops and any(e.type == "fatal" for e in gathered.errors):
             stopped.append(True)
         return gathered
 
@@ -313,13 +139,14 @@ def with_budget_error(gathered: Gathered, work: Work, total: int) -> Gathered:
 
 
 def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathered:
+    warnings: list = []
     for step in steps:
         try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
         except StepSkipped:
-            return Gathered()
+            return failed_quietly(warnings)
         except StepFailed as failure:
-            return failed(failure)
+            return failed(failure, warnings)
         except OutOfTime:
             return Gathered(unfinished=1)
     gathered = Gathered()
@@ -327,10 +154,26 @@ def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathe
         emit(block, scope, gathered.outputs)
     except MappingError as failure:
         gathered.outputs.clear()
-        gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason, scope))
+        gathered.errors.append(spec_runtime_error(work.spec, failure.path, failure.reason, scope, data=True))
         if work.notes is not None:
             work.notes.failed(failure, gathered.errors[-1])
+    for warning in warnings + made_warnings(gathered.outputs.pop("warnings", [])):
+        gathered.note(warning)
     return gathered
+
+
+def failed_quietly(warnings: list) -> Gathered:
+    """Nothing to report for the observable, but the warnings met on the way."""
+    gathered = Gathered()
+    for warning in warnings:
+        gathered.note(warning)
+    return gathered
+
+
+def made_warnings(documents: list) -> list:
+    """A mapping's `warnings:` documents, as relay errors of type `warning`."""
+    return [RelayError(str(document.get("code", "warning")), str(document.get("message", "")), "warning")
+            for document in documents if isinstance(document, dict)]
 
 
 def emit(block: Block, scope: Scope, outputs: dict) -> None:
@@ -364,10 +207,11 @@ def _evaluate(expression, scope: Scope, path: tuple):
 
 def run_health(work: Work) -> Gathered:
     scope = work.base_scope()
+    warnings: list = []
     for name in work.spec.health:
         step = work.spec.steps[name]
         try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work)})
+            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
         except StepSkipped:
             break
         except StepFailed as failure:

@@ -2,7 +2,8 @@
 
 Rules are tried in order (the step's own, then the spec's `http.errors`, then the defaults below);
 the first that matches decides: `accept` (use the answer), `skip` (no data for this observable, no
-error) or `error` (a RelayError whose message template sees status, headers, body, reason, fault).
+error), `skip step` (nothing from this call, the observable goes on) or `error` (a RelayError whose
+templates see status, headers, body, text, reason, fault and the step's scope).
 
 Rate limits: the relay never waits and retries inside a request (SecureX would time out first and a
 retry spends more of the customer's quota); a 429 answers at once, by default as `too many requests`
@@ -27,7 +28,8 @@ class Outcome:
 
 
 ACCEPT = Outcome("accept")
-SKIP = Outcome("skip")
+SKIP = Outcome("skip")  # nothing for this observable
+SKIP_STEP = Outcome("skip step")  # nothing from this call: the step's value is null
 
 
 def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendor_title: str) -> Outcome:
@@ -37,8 +39,8 @@ def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendo
         if matches(rule, result, rule_scope):
             if rule.outcome == "accept":
                 return ACCEPT
-            if rule.outcome == "skip":
-                return SKIP
+            if rule.outcome in ("skip", "skip step"):
+                return SKIP if rule.outcome == "skip" else SKIP_STEP
             message = render_message(rule.message, rule_scope)
             if message is None:  # the template found nothing to say (e.g. no JSON body): say what happened
                 fallback = default_outcome(result, vendor_title).error
@@ -50,12 +52,12 @@ def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendo
 
 def outcome_facts(result: VendorAnswer | VendorFault) -> dict:
     if isinstance(result, VendorFault):
-        return {"status": None, "headers": {}, "body": None, "reason": None,
+        return {"status": None, "headers": {}, "body": None, "reason": None, "text": None,
                 "fault": {"kind": result.kind, "message": result.message}}
     # Header names as sent, and in lower case too: `headers."retry-after"` works whatever the vendor's case.
     headers = {**{name.lower(): value for name, value in result.headers.items()}, **result.headers}
     return {"status": result.status, "headers": headers, "body": result.body_for_errors(),
-            "reason": result.reason, "fault": None}
+            "reason": result.reason, "text": result.text, "fault": None}
 
 
 def matches(rule: ErrorRule, result, scope: Scope) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from engine.language.expressions import Template
 from engine.serving.addresses import FORBIDDEN, PRIVATE, host_kind
 from engine.spec.checker import OUTCOME_NAMES, REQUEST_NAMES
 from engine.spec.model import ErrorRule, HttpConfig, origin_of
@@ -15,13 +16,15 @@ class HttpChecks:
             return None
         path = ("http",)
         allow_plain, private = http.get("allow_plain_http", False), http.get("private_network", False)
-        self.check_origin(http["base_url"], path + ("base_url",), allow_plain, private)
+        base_template = self.base_url_template(http["base_url"], path + ("base_url",), allow_plain)
+        if base_template is None:
+            self.check_origin(http["base_url"], path + ("base_url",), allow_plain, private)
         for index, origin in enumerate(http.get("other_origins", ())):
             self.check_origin(origin, path + ("other_origins", index), allow_plain, private)
         auth = http.get("auth", {})
         basic = auth.get("basic")
         return HttpConfig(
-            base_url=http["base_url"].rstrip("/"),
+            base_url=http["base_url"].rstrip("/"), base_template=base_template,
             other_origins=tuple(origin_of(o) for o in http.get("other_origins", ())),
             timeout=float(http.get("timeout", 10)),
             headers=self.pairs(http.get("headers", {}), path + ("headers",), REQUEST_NAMES),
@@ -33,6 +36,20 @@ class HttpChecks:
             errors=self.error_rules(http.get("errors", ()), path + ("errors",)),
             allow_plain_http=allow_plain, private_network=private,
         )
+
+    def base_url_template(self, url: str, path: tuple, allow_plain: bool):
+        """A base URL whose host comes from the token (an on-premises API): a template that may read
+        `settings` and `credentials` only, whose scheme is written out. The rendered URL is checked
+        per request (vendor_origin.render_base_url); the addresses it reaches, at connection."""
+        if "{{" not in url:
+            return None
+        schemes = ("https://", "http://") if allow_plain else ("https://",)
+        if not url.startswith(schemes):
+            self.error(path, f"{url!r}: a base URL taken from the token starts with its scheme, written out",
+                       "e.g. https://{{ settings.host }}/api/v1")
+            return None
+        template = self.template(url.rstrip("/"), path, frozenset({"settings", "credentials"}))
+        return template if isinstance(template, Template) else None
 
     def check_origin(self, url: str, path: tuple, allow_plain: bool, private: bool) -> None:
         parts = urlsplit(url)
@@ -68,25 +85,20 @@ class HttpChecks:
             here = path + (index,)
             when = rule["when"]
             status = when.get("status")
-            statuses = None
-            if isinstance(status, int):
-                statuses = frozenset({status})
-            elif isinstance(status, list):
-                statuses = frozenset(status)
-            elif isinstance(status, str):
-                first = int(status[0]) * 100
-                statuses = frozenset(range(first, first + 100))
+            statuses = None if status is None else frozenset().union(
+                *(status_set(one) for one in (status if isinstance(status, list) else [status])))
             body = self.expression(when["body"], here + ("when", "body"), OUTCOME_NAMES) if "body" in when else None
             if "fault" in when and ("status" in when or "body" in when):
                 self.error(here + ("when",), "a rule is about a fault or about an answer, not both",
                            "split it into two rules")
-            outcome = "error" if "error" in rule else "skip" if "skip" in rule else "accept"
+            outcome = "error" if "error" in rule else "accept" if "accept" in rule else \
+                "skip step" if rule["skip"] == "step" else "skip"
             error = rule.get("error", {})
             compiled.append(ErrorRule(
                 statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome, code=self.template(error.get("code", ""), here + ("error", "code"), OUTCOME_NAMES),
                 message=self.template(error.get("message", "Something went wrong."), here + ("error", "message"),
                                       OUTCOME_NAMES),
-                type=error.get("type", "fatal"), path=here))
+                type=error_type(error.get("type", "fatal")), path=here))
         self.warn_about_unreachable_rules(compiled, rules)
         return tuple(compiled)
 
@@ -100,6 +112,19 @@ class HttpChecks:
                 self.warn(rule.path + ("when", "fault" if rule.fault else "status"),
                           f"this rule never matches: errors[{earlier}] above it already takes {what}",
                           f"move it above errors[{earlier}], or remove it")
+
+
+def status_set(status) -> frozenset:
+    """`404` -> {404}; `4xx` -> 400..499."""
+    if isinstance(status, str):
+        first = int(status[0]) * 100
+        return frozenset(range(first, first + 100))
+    return frozenset({status})
+
+
+def error_type(written: str) -> str | None:
+    """The `type` an error is answered with; `none` leaves it out (a few relays answer without one)."""
+    return None if written == "none" else written
 
 
 def catches_all_of(earlier: ErrorRule, rule: ErrorRule) -> bool:

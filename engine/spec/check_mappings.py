@@ -11,6 +11,7 @@ from engine.language.mapping import CONTROL_KEYS, ForEach, ListNode, ObjectNode
 from engine.spec.checker import lookup_table_of
 from engine.spec.model import ENDPOINT_OUTPUTS, ENTITY_TYPES, Block
 
+OUTPUT_KEYS = frozenset({*ENTITY_TYPES, "references", "warnings"})
 FOR_EACH = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+in\s+(?P<items>.+?)\s*$", re.S)
 
 
@@ -31,14 +32,15 @@ class MappingChecks:
         outputs = []
         allowed = ENDPOINT_OUTPUTS[endpoint]
         for key in data:
-            if key in ENTITY_TYPES or key == "references":
+            if key in OUTPUT_KEYS:
                 if key not in allowed:
-                    self.error(path + (key,), f"/{endpoint} answers with {', '.join(allowed)}, not {key}", key=True)
+                    made = [output for output in allowed if output != "warnings"]  # every route may warn
+                    self.error(path + (key,), f"/{endpoint} answers with {', '.join(made)}, not {key}", key=True)
                     continue
                 outputs.append((key, self.entity_list(data[key], path + (key,), names, key)))
         groups = tuple(self.block(group, path + ("groups", index), endpoint, names, steps)
                        for index, group in enumerate(data.get("groups", ())))
-        if top and not groups and not any(key in ENTITY_TYPES or key == "references" for key in data):
+        if top and not groups and not any(key in OUTPUT_KEYS for key in data):
             self.warn(path, f"/{endpoint} makes nothing: add {' or '.join(allowed)}",
                       "or remove the endpoint: SecureX then gets 404, as from Cisco's relays", key=True)
         if "token" in data and not top:
@@ -76,9 +78,22 @@ class MappingChecks:
             node = self.node(template, path + (index,), names)
             if isinstance(node, ObjectNode) and plural in ENTITY_TYPES:
                 node = self.complete_entity(node, plural)
-            self.check_ctim_literals(node, ENTITY_TYPES.get(plural, "Ref"), (), path + (index,))
+            if plural == "warnings":
+                self.check_warning(node, path + (index,))
+            else:
+                self.check_ctim_literals(node, ENTITY_TYPES.get(plural, "Ref"), (), path + (index,))
             items.append(node)
         return ListNode(tuple(items))
+
+    def check_warning(self, node, path: tuple) -> None:
+        """A warning is `{code, message}` (answered with `type: warning`)."""
+        if not isinstance(node, ObjectNode):
+            return
+        keys = {key for key, _ in node.fields}
+        for missing in sorted({"code", "message"} - keys):
+            self.error(path, f"a warning needs `{missing}`", "warnings: [{code: ..., message: ...}]", key=True)
+        for extra in sorted(keys - {"code", "message"}):
+            self.error(path + (extra,), f"{extra!r} is not part of a warning: it has `code` and `message`", key=True)
 
     def check_ctim_literals(self, node, kind: str, where: tuple, path: tuple) -> None:
         """Field names and constant values of a mapping checked against CTIM without running

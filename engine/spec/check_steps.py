@@ -5,18 +5,23 @@ from __future__ import annotations
 import difflib
 
 from engine.language.expressions import Template
-from engine.spec.checker import REQUEST_NAMES, RESPONSE_NAMES, root_names
-from engine.spec.model import HtmlTableReader, Step, origin_of
+from engine.spec.checker import PAGE_NAMES, REQUEST_NAMES, RESERVED_NAMES, RESPONSE_NAMES, root_names
+from engine.spec.model import HtmlTableReader, Pages, Step, origin_of
 
 
 class StepChecks:
     def step(self, name: str, step: dict) -> Step:
         path = ("steps", name)
         # Steps may read earlier steps' results; which ones exist is checked per endpoint below.
-        names = REQUEST_NAMES | set(self.data.get("steps", {}))
-        if name in REQUEST_NAMES:
+        names = frozenset(REQUEST_NAMES | set(self.data.get("steps", {})))
+        if name in RESERVED_NAMES:
             self.error(path, f"{name!r} is a reserved name", f"rename the step: expressions read {name!r} as "
-                                                             f"the request's {name}", key=True)
+                                                             "the request's or the answer's", key=True)
+        for_each = None
+        if "for each" in step:
+            for_each, names = self.for_each(step["for each"], path + ("for each",), names)
+        if "pages" in step:
+            names = names | PAGE_NAMES
         read = step.get("read", "json")
         if isinstance(read, dict):
             table = read["html_table"]
@@ -25,21 +30,28 @@ class StepChecks:
                            "one of: " + ", ".join(table["columns"]))
             read = HtmlTableReader(tuple(table["columns"]), table.get("key"), table.get("index", 0))
         url = step["url"]
-        url_template = self.template(url, path + ("url",), frozenset(names))
+        url_template = self.template(url, path + ("url",), names)
         self.check_step_url(url, path + ("url",))
         if "json" in step and "form" in step:
             self.error(path + ("form",), "a step sends either `json` or `form`, not both",
                        "json: sends a JSON body, form: a form-encoded one; keep one", key=True)
+        answered = names | RESPONSE_NAMES  # `result` and `pages.while` see the answer and the step's scope
+        pages = step.get("pages")
         return Step(
             name=name, url=url_template, once=step.get("once", "per observable"), method=step.get("method", "GET"),
-            condition=self.expression(step["if"], path + ("if",), frozenset(names)) if "if" in step else None,
+            for_each=for_each,
+            # `if` is decided once for the step, before its `for each` items exist.
+            condition=self.expression(step["if"], path + ("if",), frozenset(REQUEST_NAMES | set(self.data.get(
+                "steps", {})))) if "if" in step else None,
             url_safe=step.get("url_safe", ""),
-            query=self.pairs(step.get("query", {}), path + ("query",), frozenset(names)),
-            headers=self.pairs(step.get("headers", {}), path + ("headers",), frozenset(names)),
-            json=self.json_body(step.get("json"), path + ("json",), frozenset(names)),
-            form=self.pairs(step["form"], path + ("form",), frozenset(names)) if "form" in step else None,
+            query=self.pairs(step.get("query", {}), path + ("query",), names),
+            headers=self.pairs(step.get("headers", {}), path + ("headers",), names),
+            json=self.json_body(step.get("json"), path + ("json",), names),
+            form=self.pairs(step["form"], path + ("form",), names) if "form" in step else None,
             use_auth=step.get("auth", True), timeout=step.get("timeout"), read=read,
-            result=self.expression(step["result"], path + ("result",), RESPONSE_NAMES) if "result" in step else None,
+            result=self.expression(step["result"], path + ("result",), answered) if "result" in step else None,
+            pages=None if pages is None else Pages(self.expression(pages["while"], path + ("pages", "while"), answered),
+                                                   pages["max"]),
             errors=self.error_rules(step.get("errors", ()), path + ("errors",)), path=path,
         )
 
@@ -111,21 +123,20 @@ class StepChecks:
                            "status or quota endpoint, or a known value)")
 
     def check_step_names(self, step: Step, earlier: set) -> None:
-        """A step may use the results of steps listed before it in the same endpoint."""
+        """A step may use the results of steps listed before it in the same endpoint (in any of its
+        parts: URL, query, headers, body, `if`, `for each`, `result`)."""
         later = set(self.data.get("steps", {})) - earlier - REQUEST_NAMES  # a reserved name is reported once
-        for template in [step.url, *(v for _, v in step.query), *(v for _, v in step.headers)]:
-            if isinstance(template, Template):
-                for expression in template.expressions:
-                    used = root_names(expression.parsed.parsed) & later
-                    for name in sorted(used):
-                        self.error(step.path, f"uses step {name!r}, which does not run before it here",
-                                   "list it earlier in the endpoint's steps")
+        for name in sorted(step_reads(step) & later):
+            self.error(step.path, f"uses step {name!r}, which does not run before it here",
+                       "list it earlier in the endpoint's steps")
 
 
 def step_reads(step: Step) -> set:
-    """Root names every expression of a step reads (its URL, query, headers, body and condition)."""
+    """Root names the expressions of a step read: its URL, query, headers, body, condition, items,
+    result and page condition (a `for each` item's own name included)."""
     values = [step.url, *(v for _, v in step.query), *(v for _, v in step.headers), *(v for _, v in step.form or ())]
-    expressions = [step.condition] if step.condition is not None else []
+    expressions = [e for e in (step.condition, step.result, getattr(step.for_each, "items", None),
+                               getattr(step.pages, "more", None)) if e is not None]
     pending = values + [step.json]
     while pending:
         value = pending.pop()

@@ -15,10 +15,14 @@ from engine.language.functions import ExpressionFailure, RelayFunctions, parse_d
 from engine.errors import SpecError
 from engine.spec.source import Document
 
-REQUEST_NAMES = frozenset({"observable", "settings", "credentials"})  # what every relay-side expression sees
-RESPONSE_NAMES = frozenset({"status", "headers", "body", "reason"})
+# What every relay-side expression sees: the observable, and all the request's (for a batch call).
+REQUEST_NAMES = frozenset({"observable", "observables", "settings", "credentials"})
+RESPONSE_NAMES = frozenset({"status", "headers", "body", "reason", "text"})
 OUTCOME_NAMES = REQUEST_NAMES | RESPONSE_NAMES | {"fault"}
+PAGE_NAMES = frozenset({"page", "previous"})  # a `pages` step's templates see these
+RESERVED_NAMES = REQUEST_NAMES | RESPONSE_NAMES | PAGE_NAMES | {"fault"}  # no step may be named so
 CALL_LIKE = re.compile(r"\s*(?P<name>[a-z_][a-z0-9_]*)\(.*\)\s*", re.S)  # text that reads like a function call
+NEGATED_PATH = re.compile(r"!\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")  # !a.b, not !(a.b)
 PATH_LIKE = re.compile(r"\s*(?P<root>[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+\s*")  # like `row.title`
 
 
@@ -103,12 +107,21 @@ class Checker:
         self.note_uses(parsed, reads)
         self.check_functions(expression, path, base)
         self.check_names(expression, reads, path, names, base)
+        self.warn_about_negated_paths(expression, path, base)
         for table_name in literal_lookup_tables(parsed):
             if table_name not in self.table_like_names and table_name not in names:
                 close = difflib.get_close_matches(table_name, sorted(self.table_like_names), n=1)
                 self.error(path, f"lookup() names {table_name!r}, which is no table, step or value",
                            f"did you mean {close[0]!r}?" if close else "declare it under `tables:`",
                            offset=offset_of(rf"['\"`]({re.escape(table_name)})['\"`]", expression.source, base))
+
+    def warn_about_negated_paths(self, expression: Expression, path: tuple, base: int) -> None:
+        """`!settings.AGGREGATE` is `(!settings).AGGREGATE` in JMESPath, always null: `!` binds
+        tighter than `.`, so a condition written so never holds."""
+        for found in NEGATED_PATH.finditer(expression.source):
+            written = found.group(1)
+            self.warn(path, f"`!{written}` negates `{written.split('.')[0]}`, not the path: it is always null",
+                      f"write `!({written})`", offset=base + found.start())
 
     def check_functions(self, expression: Expression, path: tuple, base: int) -> None:
         table, text = RelayFunctions.FUNCTION_TABLE, expression.source
@@ -160,9 +173,11 @@ class Checker:
                            f"add it to {path[0]}.steps", offset=where)
                 continue
             close = difflib.get_close_matches(name, sorted(names), n=1)
-            self.error(path, f"unknown name {name!r} in `{text}`",
-                       f"did you mean {close[0]!r}?" if close else f"known here: {', '.join(sorted(names))}",
-                       offset=where)
+            if name in ("null", "true", "false"):  # a JMESPath literal written as a name reads a field
+                hint = f"JMESPath writes literals in backticks: `{name}`"
+            else:
+                hint = f"did you mean {close[0]!r}?" if close else f"known here: {', '.join(sorted(names))}"
+            self.error(path, f"unknown name {name!r} in `{text}`", hint, offset=where)
 
     def note_uses(self, parsed: dict, reads: set) -> None:
         """Remember what an expression uses, for the warnings given once the whole spec is compiled."""

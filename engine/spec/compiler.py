@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from engine.spec.check_examples import ExampleChecks
-from engine.spec.check_http import HttpChecks
+from engine.spec.check_http import HttpChecks, error_type
 from engine.spec.check_mappings import MappingChecks
 from engine.spec.check_steps import StepChecks
 from engine.spec.check_tables import TableChecks
@@ -30,8 +30,12 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
         credentials = tuple(Credential(name, c["label"], c.get("type", "api_key"), c.get("required", True),
                                        c.get("tooltip", "")) for name, c in data.get("credentials", {}).items())
         settings = tuple(Setting(name, s["label"], s["type"], s.get("default"), s.get("minimum"), s.get("maximum"),
-                                 tuple(s.get("options", ())), s.get("tooltip", ""))
+                                 tuple(s.get("options", ())), s.get("tooltip", ""), s.get("required", False))
                          for name, s in data.get("settings", {}).items())
+        for name, setting in data.get("settings", {}).items():
+            if setting.get("required") and "default" in setting:
+                self.error(("settings", name, "default"), "a required setting has no default: tokens without it "
+                                                          "are refused", "remove `default`, or `required`", key=True)
         http = self.http(data.get("http"))
         steps = {name: self.step(name, step) for name, step in data.get("steps", {}).items()}
         endpoints = {}
@@ -59,6 +63,10 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
             ctim_schema_version=data.get("ctim_schema_version"), concurrency=data.get("concurrency", 4),
             http=http, steps=MappingProxyType(steps), tables=MappingProxyType(dict(data.get("tables", {}))),
             input_code=input_section.get("code", "invalid argument"),
+            input_type=error_type(input_section.get("type", "fatal")),
+            on_error=data.get("on_error", "stop"), data_with_errors=data.get("data_with_errors", "gathered"),
+            unexpected_data=self.unexpected_data(data.get("unexpected_data")),
+            watchdog_message=data.get("watchdog", {}).get("message", "Invalid Health Check"),
             input_message=self.template(input_section.get("message"), ("input", "message"),
                                         frozenset({"details", "details_python"})),
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
@@ -70,6 +78,14 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
             self.warn_about_unused_parts()  # after an error it would mislead: a broken expression reads nothing
         self.check_tables()
         return spec
+
+    def unexpected_data(self, section: dict | None):
+        """(code, message): the relay error for an answer the mappings cannot read."""
+        if section is None:
+            return None
+        path = ("unexpected_data",)
+        return (self.template(section["code"], path + ("code",), frozenset(REQUEST_NAMES)),
+                self.template(section["message"], path + ("message",), frozenset(REQUEST_NAMES)))
 
     def warn_about_unused_parts(self) -> None:
         """Settings, credentials, steps, tables and `let` values that nothing uses."""

@@ -16,9 +16,9 @@ ENTITY_TYPES = MappingProxyType({
     "indicators": "indicator", "relationships": "relationship", "incidents": "incident", "notes": "note",
 })
 ENDPOINT_OUTPUTS = MappingProxyType({
-    "deliberate": ("verdicts",),
-    "observe": tuple(ENTITY_TYPES),
-    "refer": ("references",),
+    "deliberate": ("verdicts", "warnings"),
+    "observe": (*ENTITY_TYPES, "warnings"),
+    "refer": ("references", "warnings"),
 })
 
 
@@ -41,6 +41,7 @@ class Setting:
     maximum: int | None = None
     options: tuple = ()
     tooltip: str = ""
+    required: bool = False  # refuse tokens without it, as for a credential
 
     def bounds(self) -> list[str]:
         """Its limits in words, for prompts and tooltips: ['at least 1', 'at most 1000']."""
@@ -82,10 +83,10 @@ class ErrorRule:
     statuses: frozenset | None  # None: any status
     fault: str | None  # ssl, connection, timeout, any; None: the rule is about answers
     body: Expression | None
-    outcome: str  # "error", "skip" or "accept"
+    outcome: str  # "error", "skip" (the observable), "skip step" (this call) or "accept"
     code: Template | str = ""
     message: Template | str = ""
-    type: str = "fatal"
+    type: str | None = "fatal"  # None: the error is answered without a `type`
     path: tuple = ()
 
 
@@ -97,10 +98,19 @@ class HtmlTableReader:
 
 
 @dataclass(frozen=True)
+class Pages:
+    """Ask page after page while `more` holds, at most `max` pages."""
+
+    more: Expression
+    max: int
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     url: Template | str
     once: str = "per observable"
+    for_each: object = None  # mapping.ForEach: one call per item
     method: str = "GET"
     condition: Expression | None = None  # `if:` the call is made only when true
     url_safe: str = ""  # characters left unescaped when values are put into the URL
@@ -112,6 +122,7 @@ class Step:
     timeout: float | None = None
     read: object = "json"  # "json", "ndjson", "text" or HtmlTableReader
     result: Expression | None = None
+    pages: Pages | None = None
     errors: tuple = ()
     path: tuple = ()
 
@@ -122,7 +133,8 @@ class Step:
 
 @dataclass(frozen=True)
 class HttpConfig:
-    base_url: str
+    base_url: str  # as written; a template when `base_template` is set
+    base_template: Template | None = None  # the host from settings or credentials, rendered per request
     other_origins: tuple = ()
     timeout: float = 10.0
     headers: tuple = ()
@@ -136,6 +148,13 @@ class HttpConfig:
     @property
     def origin(self) -> str:
         return origin_of(self.base_url)
+
+    @property
+    def base_path(self) -> str:
+        """The path part of the base URL (also of one whose host comes from the token)."""
+        after_scheme = self.base_url.split("://", 1)[-1]
+        after_host = after_scheme.split("}}")[-1] if self.base_template is not None else after_scheme
+        return "/" + after_host.split("/", 1)[1] if "/" in after_host else ""
 
 
 def origin_of(url: str) -> str:
@@ -196,6 +215,11 @@ class Spec:
     tables: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     input_code: str = "invalid argument"
     input_message: Template | str | None = None
+    input_type: str | None = "fatal"
+    on_error: str = "stop"  # or "continue": an observable's fatal error does not stop the others
+    data_with_errors: str = "gathered"  # or "always" ({} next to errors) or "never" (errors alone)
+    unexpected_data: tuple | None = None  # (code, message template) for answers the mappings cannot read
+    watchdog_message: str = "Invalid Health Check"
     health: tuple | None = None  # step names, or None when the spec has no /health
     health_token: str | None = None
     token: str = "required"  # `none`: relay requests carry no token, the vendor needs no credentials

@@ -1,0 +1,263 @@
+"""Run one step: build its request, call the vendor, decide what the answer means, read its value.
+
+A step is one call, or with `for each` one call per item of a list (its value: the list of their
+values, in item order), and with `pages` one call per page while its condition holds (its value:
+the pages' values joined). Each call goes through the error table (`outcomes.decide`):
+
+    accept       the answer is read (`read`) and becomes the value (`result`, if given)
+    skip         nothing to report for this observable: StepSkipped
+    skip: step   this call found nothing: the step's value is null (an item is left out)
+    error        the observable ends with it (StepFailed); a `warning` is noted and the call is
+                 taken as having found nothing, so the observable goes on
+
+Every call is cut to what is left of the request's budget, and none starts once it is spent.
+"""
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from engine.errors import AUTH_FAILED, RelayError
+from engine.language.expressions import EvaluationError, Scope, Template, render_value
+from engine.language.functions import to_text
+from engine.language.mapping import truthy
+from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
+from engine.serving.outcomes import decide
+from engine.serving.readers import UnreadableBody, read_body
+from engine.serving.vendor_http import VendorAnswer, VendorFault, VendorRequest
+from engine.spec.model import Step, origin_of
+
+SKIPPED = object()  # a call that found nothing for this step only (`skip: step`, a warning)
+MAX_ITEMS = 1000  # calls one `for each` step may make, as many as observables in a request
+
+
+@dataclass
+class Call:
+    """One vendor exchange and what the step made of it, kept for `relay try` traces."""
+
+    step: str
+    request: VendorRequest
+    result: object  # VendorAnswer or VendorFault
+    outcome: str = ""  # accept, skip, skip step or error
+    value: object = None  # the step's value, when accepted
+    error: RelayError | None = None
+
+
+def run_step(step: Step, scope: Scope, work, warnings: list):
+    """The step's value; raises StepSkipped, StepFailed or OutOfTime. Warnings are added to `warnings`."""
+    if step.condition is not None and not truthy(evaluated(step.condition, scope, work, step.path + ("if",))):
+        return None  # a call this observable does not need (e.g. a type-specific endpoint)
+    if step.for_each is None:
+        value = run_pages(step, scope, work, warnings)
+        return None if value is SKIPPED else value
+    items = evaluated(step.for_each.items, scope, work, step.path + ("for each",))
+    if items is None:
+        return []
+    if not isinstance(items, list) or len(items) > MAX_ITEMS:
+        reason = f"`for each` needs a list, not {type(items).__name__}" if not isinstance(items, list) else \
+            f"`for each` would make {len(items)} calls; a step makes at most {MAX_ITEMS}"
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("for each",), reason, scope, data=True))
+    values = []
+    for item in items:
+        value = run_pages(step, scope.with_values(**{step.for_each.name: item}), work, warnings)
+        if value is not SKIPPED:
+            values.append(value)
+    return values
+
+
+def run_pages(step: Step, scope: Scope, work, warnings: list):
+    """One call, or page after page while `pages.while` holds (at most `pages.max`)."""
+    if step.pages is None:
+        return call_once(step, scope, work, warnings)[0]
+    joined, previous = [], None
+    for page in range(1, step.pages.max + 1):
+        value, answered = call_once(step, scope.with_values(page=page, previous=previous), work, warnings)
+        if value is SKIPPED:
+            return SKIPPED if page == 1 else joined
+        joined.extend(value) if isinstance(value, list) else joined.append(value)
+        previous = {name: answered.values[name] for name in ("status", "headers", "body")}
+        if not truthy(evaluated(step.pages.more, answered, work, step.path + ("pages", "while"), data=True)):
+            break
+    return joined
+
+
+def call_once(step: Step, scope: Scope, work, warnings: list):
+    """(value or SKIPPED, the scope with the answer's facts) of one call."""
+    http = work.spec.http
+    request = build_request(step, scope, work)
+    timeout = step.timeout or http.timeout
+    if work.budget is not None:
+        if not work.budget.allows_a_call():
+            raise OutOfTime()
+        timeout = work.budget.call_timeout(timeout)
+    result = work.client.send(request, timeout)
+    if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
+            and timeout < (step.timeout or http.timeout) and work.budget.spent():
+        raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
+    call = Call(step.name, request, result)
+    work.calls.append(call)
+    outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
+    call.outcome, call.error = outcome.kind, outcome.error
+    if outcome.kind == "skip":
+        raise StepSkipped()
+    if outcome.kind == "skip step":
+        return SKIPPED, scope
+    if outcome.kind == "error":
+        if outcome.error.type == "warning":  # noted, and the observable goes on without this answer
+            warnings.append(outcome.error)
+            return SKIPPED, scope
+        raise StepFailed(outcome.error)
+    assert isinstance(result, VendorAnswer)
+    try:
+        body = read_body(step.read, result)
+    except UnreadableBody as problem:
+        call.outcome, call.error = "error", RelayError("unknown", f"{work.spec.title} sent an unexpected answer: "
+                                                                  f"{problem}.")
+        raise StepFailed(call.error) from None
+    answered = scope.with_values(status=result.status, headers=result.headers, body=body, reason=result.reason,
+                                 text=result.text)
+    call.value = body if step.result is None else \
+        evaluated(step.result, answered, work, step.path + ("result",), data=True)
+    return call.value, answered
+
+
+def evaluated(expression, scope: Scope, work, path: tuple, *, data: bool = False):
+    try:
+        return expression.evaluate(scope)
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, path, failure.reason, scope, data=data)) from None
+
+
+# -- the request --------------------------------------------------------------------------------
+
+def build_request(step: Step, scope: Scope, work) -> VendorRequest:
+    http = work.spec.http
+
+    def text(value, *where):
+        """A request part as text (None when it renders to null: the part is then left out)."""
+        try:
+            return as_text(value, scope)
+        except EvaluationError as failure:
+            raise StepFailed(spec_runtime_error(work.spec, step.path + where, failure.reason, scope)) from None
+
+    url = text(step.url, "url") if not isinstance(step.url, Template) or step.url.whole else \
+        encoded_url(step, scope, work)
+    base = base_url(work, scope)
+    if url.startswith("/"):
+        url = base + url
+    origin, base_origin = origin_of(url), origin_of(base)
+    if origin != base_origin and origin not in http.other_origins:
+        # A template must never steer a call (and credentials) to a host the spec did not declare.
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin",
+                                            scope))
+    with_auth = step.use_auth and origin == base_origin
+    params = [(name, text(value, "query", name)) for name, value in step.query]
+    headers = {}
+    for name, value in http.headers + step.headers:
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = text(value, "headers", name)
+    if with_auth:
+        params += [(name, text(value, "auth", "query", name)) for name, value in http.auth_query]
+        for name, value in http.auth_headers:
+            headers[name] = text(value, "auth", "headers", name)
+        if http.auth_basic:
+            user, password = (text(part, "auth", "basic") for part in http.auth_basic)
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    params = [(name, value) for name, value in params if value is not None]
+    headers = {name: value for name, value in headers.items() if value is not None}
+    check_header_values(headers, work)
+    try:
+        body = render_value(step.json, scope) if step.json is not None else None
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("json",), failure.reason, scope)) from None
+    form = None
+    if step.form is not None:
+        form = tuple((name, text(value, "form", name)) for name, value in step.form)
+    return VendorRequest(step.method, url, tuple(params), headers, body, form)
+
+
+HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
+                  r"|\[[0-9A-Fa-f:.]+\]")
+
+
+def base_url(work, scope: Scope) -> str:
+    """The vendor's base URL: as the spec writes it, or, when its host comes from the token (an
+    on-premises API), rendered once per request and checked to be a plain `scheme://host[:port]`
+    with the spec's own path. A value that is not one is the vendor's `connection` fault, which the
+    spec's error table words (e.g. "validate the configured API endpoint")."""
+    http = work.spec.http
+    if http.base_template is None:
+        return http.base_url
+    if work.rendered_base_url is None:
+        try:
+            rendered = str(http.base_template.render_text(scope))
+        except EvaluationError as failure:
+            rendered, problem = "", failure.reason
+        else:
+            problem = base_url_problem(rendered, http)
+        if problem:
+            outcome = decide(http.errors, VendorFault("connection", problem), scope, work.spec.title)
+            raise StepFailed(outcome.error)
+        work.rendered_base_url = rendered.rstrip("/")
+    return work.rendered_base_url
+
+
+def base_url_problem(url: str, http) -> str | None:
+    parts = urlsplit(url)
+    schemes = ("https", "http") if http.allow_plain_http else ("https",)
+    if parts.scheme not in schemes or parts.query or parts.fragment or "@" in parts.netloc or "\\" in url:
+        return "the configured API address is not a plain https URL"
+    host, _, port = parts.netloc.rpartition(":") if not parts.netloc.endswith("]") else (parts.netloc, "", "")
+    host = host or parts.netloc
+    if not HOST.fullmatch(host or "") or (port and not port.isdigit()):
+        return "the configured API host is not a host name or address"
+    return None
+
+
+# What HTTP lets a header value hold: no control characters, nothing but blanks before the value.
+# Credentials are ASCII: a key with other characters is a key pasted wrongly, not one to send.
+SENDABLE_HEADER = re.compile(r"([\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff\t]*)?")
+SENDABLE_CREDENTIAL = re.compile(r"([\x21-\x7e][\x20-\x7e\t]*)?")
+
+
+def check_header_values(headers: dict, work) -> None:
+    """A header value HTTP cannot carry fails the whole request when it holds a credential (every
+    observable would send it: Cisco's relays answer an authorization error), else only this
+    observable (the value came from it); either way before anything is sent."""
+    credentials = [value for value in work.credentials.values() if value]
+    for value in headers.values():
+        with_credential = any(credential in value for credential in credentials)
+        if (SENDABLE_CREDENTIAL if with_credential else SENDABLE_HEADER).fullmatch(value):
+            continue
+        if with_credential:
+            raise StepFailed(RelayError("authorization error", AUTH_FAILED + f"the credentials cannot be sent to "
+                                        f"{work.spec.title}: they hold a character an HTTP header cannot carry "
+                                        "(a blank before the key, a line break, a non-ASCII letter?)"))
+        raise StepFailed(RelayError("invalid argument", f"{work.spec.title} cannot be asked about this observable: "
+                                    "a header would hold a character HTTP cannot carry"), stops=False)
+
+
+def encoded_url(step: Step, scope: Scope, work) -> str:
+    """Values are percent-encoded into the URL, so an observable can never change host or path."""
+    try:
+        return step.url.render_text(scope, lambda text: quote(text, safe=step.url_safe))
+    except EvaluationError as failure:
+        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), failure.reason, scope)) from None
+
+
+def as_text(value, scope: Scope):
+    if isinstance(value, Template):
+        value = value.render(scope)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return to_text(value)
+    return str(value)
