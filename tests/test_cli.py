@@ -2,7 +2,6 @@
 default spec folder for every command."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

@@ -128,13 +128,14 @@ def test_a_host_from_the_token_is_required_and_must_be_a_host(write_spec, host, 
     assert answer["errors"][0]["message"] == expected and vendor.received == []
 
 
-def test_the_base_url_takes_the_tokens_host_and_keeps_the_specs_path(write_spec):
+@pytest.mark.parametrize("host", ["siem.example.com:8443", "siem.example.com", "192.0.2.9"])
+def test_the_base_url_takes_the_tokens_host_and_keeps_the_specs_path(write_spec, host):
     """The upstream override keeps path and query: what reaches the vendor shows the rendered path."""
     routes = [Route("/api/v1/ip/192.0.2.1", CannedAnswer(200, b'{"disposition": 3}'))]
     test_relay, vendor = relay(write_spec, routes=routes, text=ON_PREMISES)
     try:
         answer = test_relay.post("/acme/deliberate/observables", IPS[:1],
-                                 {"key": "k", "host": "siem.example.com:8443"}).get_json()
+                                 {"key": "k", "host": host}).get_json()
     finally:
         vendor.stop()
     assert answer["data"]["verdicts"]["docs"][0]["disposition"] == 3

@@ -130,6 +130,20 @@ def test_the_last_page_is_the_one_without_a_cursor(write_spec):
     assert len(calls) == 1 and answer["data"]["sightings"]["count"] == 1
 
 
+def test_a_steps_own_error_rules_see_its_page_and_item(write_spec):
+    """A rule of the step sees what its calls see: here the page that failed."""
+    rule = """    errors:
+      - when: {status: 429, body: "page > `1`"}
+        error: {code: too many requests, message: "Acme stopped at page {{ page }} of {{ observable.value }}"}
+"""
+    text = PAGES.replace("    result: body.items\n", "    result: body.items\n" + rule) % 10
+    routes = pages((["a"], "c1")) + [Route("/v1/indicators", json_answer({}, 429), query=(("page", "2"),))]
+    answer, calls = ask(write_spec, text, routes)
+    assert answer["errors"] == [{"code": "too many requests", "message": "Acme stopped at page 2 of 192.0.2.1",
+                                 "type": "fatal"}]
+    assert len(calls) == 2
+
+
 # ------------------------------------------------------------------------------------ many observables at once
 
 BATCH = """

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
-import re
 import sys
 from pathlib import Path
 

@@ -28,7 +28,7 @@ def start_demo(specs: dict, vendor: str, port: int = 0):
         raise DemoError(f"no vendor {vendor!r}; the catalogue has: {', '.join(sorted(specs))}")
     if spec.examples is None:
         raise DemoError(f"vendors/{vendor}.yaml has no `examples:` section to answer from")
-    if not any(spec.endpoint(route) for route in ("observe", "deliberate", "refer")):
+    if not any(spec.declares(route) for route in ("observe", "deliberate", "refer", "respond")):
         raise DemoError(f"vendors/{vendor}.yaml declares no route that takes observables")
     stand_in = StandInVendor(routes_from_examples(spec)).start()
     secret = new_secret_key()
@@ -42,9 +42,9 @@ def start_demo(specs: dict, vendor: str, port: int = 0):
     return stand_in, server, relay_url, token
 
 
-def demo_route(spec) -> str:
-    """The richest route the spec declares: what the demo asks."""
-    return next(route for route in ("observe", "deliberate", "refer") if spec.endpoint(route))
+def demo_route(spec) -> str | None:
+    """The richest route the spec declares: what the demo asks (None: the spec only responds)."""
+    return next((route for route in ("observe", "deliberate", "refer") if spec.declares(route)), None)
 
 
 def curl_command(relay_url: str, token: str, observable: dict, route: str = "observe") -> str:
@@ -59,10 +59,31 @@ def summary(answer: dict) -> str:
         return "\n".join(f"  {ref.get('title')}: {ref.get('url')}" for ref in data)
     lines = [f"  {key}: {value.get('count', 0)}" for key, value in data.items() if isinstance(value, dict)]
     for verdict in (data.get("verdicts") or {}).get("docs", []):
-        lines.append(f"  verdict for {verdict['observable']['value']}: {verdict.get('disposition_name')}")
+        lines.append(f"  verdict for {verdict['observable']['value']}: "
+                     f"{verdict.get('disposition_name') or 'disposition ' + str(verdict.get('disposition'))}")
     for error in answer.get("errors", []):
         lines.append(f"  error: {error['code']}: {error['message']}")
     return "\n".join(lines)
+
+
+def respond_demo(spec, relay_url: str, token: str, observable: dict, out) -> bool:
+    """The actions offered for the observable, and a trigger of the first: True when it succeeds
+    (or when the spec offers none)."""
+    if spec.respond is None or not spec.respond.actions:
+        return True
+    headers = {"Authorization": f"Bearer {token}"}
+    offered = requests.post(f"{relay_url}/respond/observables", json=[observable], headers=headers, timeout=30).json()
+    actions = offered.get("data") or []
+    print("Response actions offered:", file=out)
+    print("\n".join(f"  {action['id']}: {action['title']}" for action in actions) or "  none", file=out)
+    if not actions:
+        return not offered.get("errors")
+    form = {"action-id": actions[0]["id"], **actions[0]["query-params"]}
+    result = requests.post(f"{relay_url}/respond/trigger", json=form, headers=headers, timeout=30).json()
+    print(f"Triggered {actions[0]['id']}: {(result.get('data') or {}).get('status', 'failure')}", file=out)
+    for error in result.get("errors", []):
+        print(f"  error: {error['code']}: {error['message']}", file=out)
+    return result.get("data") == {"status": "success"}
 
 
 def run_demo(specs: dict, vendor: str, port: int, once: bool, out) -> int:
@@ -72,13 +93,17 @@ def run_demo(specs: dict, vendor: str, port: int, once: bool, out) -> int:
     try:
         print(f"Relay for {specs[vendor].title} at {relay_url} (stand-in vendor at {stand_in.origin})", file=out)
         print("Ask it yourself:\n", file=out)
-        print(curl_command(relay_url, token, observable, route) + "\n", file=out)
-        answer = requests.post(f"{relay_url}/{route}/observables", json=[observable],
-                               headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
-        print(f"It answered for {observable['type']} {observable['value']}:", file=out)
-        print(summary(answer), file=out)
+        print(curl_command(relay_url, token, observable, route or "respond") + "\n", file=out)
+        answered = True
+        if route is not None:
+            answer = requests.post(f"{relay_url}/{route}/observables", json=[observable],
+                                   headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+            print(f"It answered for {observable['type']} {observable['value']}:", file=out)
+            print(summary(answer), file=out)
+            answered = bool(answer.get("data")) and not answer.get("errors")
+        acted = respond_demo(specs[vendor], relay_url, token, observable, out)
         if once:
-            return 0 if answer.get("data") and not answer.get("errors") else 1
+            return 0 if answered and acted else 1
         print("\nServing until Ctrl-C.", file=out, flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:

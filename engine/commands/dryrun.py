@@ -27,6 +27,7 @@ from engine.serving.envelope import endpoint_answer
 from engine.serving.flows import Work, run_endpoint
 from engine.serving.observables import Observable
 from engine.serving.readers import UnreadableBody, read_body
+from engine.serving.respond import TriggerRequest, triggered
 from engine.serving.runtime import Runtime
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 from engine.spec.model import Block, Spec
@@ -77,9 +78,24 @@ def example_problems(spec: Spec) -> list[SpecError]:
                 work = Work(spec, client, runtime, credentials, settings, notes=notes)
                 answer = endpoint_answer(endpoint, run_endpoint(work, endpoint, [observable]))
                 problems += endpoint_problems(spec, endpoint, answer, notes)
+                if endpoint == "respond":
+                    problems += trigger_problems(spec, work, observable, answer.get("data") or [])
     finally:
         relay_log.disabled = quiet
     return once_per_place(problems)
+
+
+def trigger_problems(spec: Spec, work: Work, observable: Observable, offered: list) -> list[SpecError]:
+    """Each action offered on the examples, triggered on them: it must succeed."""
+    problems = []
+    for offer in offered:
+        answer, action = triggered(work, TriggerRequest(offer["id"], observable, offer["query-params"]))
+        if answer.get("data") != {"status": "success"}:
+            why = "; ".join(f"{e['code']}: {e['message']}" for e in answer.get("errors", ())) or \
+                "the vendor had nothing to act on"
+            problems.append(spec.problem(action.path + ("trigger",) if action else ("respond",),
+                                         f"a trigger of {offer['id']!r} fails on the spec's example answers: {why}"))
+    return problems
 
 
 def once_per_place(problems: list) -> list:
@@ -103,7 +119,7 @@ def endpoint_problems(spec: Spec, endpoint: str, answer: dict, notes: Notes) -> 
     for path, template, scope in unique_by_path(notes.left):
         problems.append(left_out_problem(spec, path, template, scope, lets))
     data = answer.get("data")
-    if data:
+    if data and endpoint != "respond":  # actions are no CTIM
         found = refer_data_problems(data) if endpoint == "refer" else observe_data_problems(data)
         for output_path, message in found:
             problems.append(spec.problem(spec_path_of(data, output_path, notes) or (endpoint,),

@@ -40,12 +40,13 @@ ROUTES = (
     ("observe", "observe/observables", "What {title} knows about observables: verdicts, judgements, sightings "
                                        "and more."),
     ("refer", "refer/observables", "Links to {title}'s pages about observables."),
+    ("respond", "respond/observables", "Response actions {title} takes on observables."),
+    ("trigger", "respond/trigger", None),  # part of the respond capability
 )
 
 
 def declared_routes(spec) -> list:
-    return [route for route in ROUTES
-            if (spec.health is not None if route[0] == "health" else spec.endpoint(route[0]) is not None)]
+    return [route for route in ROUTES if spec.declares(route[0])]
 
 
 def supported_apis(spec) -> list:
@@ -53,7 +54,8 @@ def supported_apis(spec) -> list:
 
 
 def capabilities(spec) -> list:
-    return [{"id": name, "description": text.format(title=spec.title)} for name, _, text in declared_routes(spec)]
+    return [{"id": name, "description": text.format(title=spec.title)} for name, _, text in declared_routes(spec)
+            if text is not None]
 
 
 def configuration_spec(spec) -> list:

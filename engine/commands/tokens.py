@@ -18,10 +18,23 @@ def mint_hs256(claims: dict, secret_key: str) -> str:
     return jwt.encode(claims, secret_key, algorithm="HS256")
 
 
+def placeholder(setting):
+    """A value for a required setting (one without default): `demo-<name>` passes for a host name,
+    which the stand-in vendor's origin then replaces."""
+    if setting.options:
+        return setting.options[0]
+    if setting.type == "integer":
+        return setting.minimum if setting.minimum is not None else 1
+    if setting.type == "boolean":
+        return False
+    return f"demo-{setting.name}"
+
+
 def demo_claims(spec, audience: str | None = None) -> dict:
     """Placeholder credentials and default settings for the spec: what a stand-in vendor accepts."""
     claims = {credential.name: f"demo-{credential.name}" for credential in spec.credentials}
     claims.update({setting.name: setting.default for setting in spec.settings if setting.default is not None})
+    claims.update({setting.name: placeholder(setting) for setting in spec.settings if setting.required})
     if audience:
         claims["aud"] = audience
     return claims

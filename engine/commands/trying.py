@@ -26,11 +26,12 @@ from engine.errors import RelayError
 from engine.serving.flows import Work, run_endpoint, run_health
 from engine.serving.observables import Observable
 from engine.serving.redaction import redact, spellings
+from engine.serving.respond import TriggerRequest, run_trigger
 from engine.serving.runtime import FrozenClock, PinnedClock, Runtime
 from engine.commands.tokens import demo_claims
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 
-ENDPOINTS = ("observe", "deliberate", "refer", "health")
+ENDPOINTS = ("observe", "deliberate", "refer", "respond", "trigger", "health")
 PREVIEW_CHARS = 1200
 
 
@@ -42,7 +43,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("vendor")
     parser.add_argument("type", nargs="?", help="observable type, e.g. ip (none for --endpoint health)")
     parser.add_argument("value", nargs="?", help="observable value")
-    parser.add_argument("--endpoint", choices=ENDPOINTS, default="observe")
+    parser.add_argument("--endpoint", choices=ENDPOINTS, default="observe",
+                        help="respond: the actions offered; trigger: run one (see --action)")
+    parser.add_argument("--action", metavar="ID", help="with --endpoint trigger: the action id to run "
+                                                       "(default: the first one offered for the observable)")
     parser.add_argument("--replay", metavar="CASE.json|examples",
                         help="answer from a recorded case or the spec's examples instead of the vendor")
     parser.add_argument("--record", metavar="DIR", help="save the exchange as a replayable case under DIR/VENDOR/")
@@ -63,7 +67,7 @@ def run(args) -> int:
         else:
             observable = Observable(args.type.lower(), args.value)
         trace = try_observable(_specs(args.vendors), args.vendor, observable, args.endpoint, replay=args.replay,
-                               claims=read_claims(args))
+                               claims=read_claims(args), action=args.action)
     except TryError as problem:
         print(f"relay try: {problem}", file=sys.stderr)
         return 2
@@ -107,6 +111,7 @@ class Trace:
     secrets: list
     calls: list = field(default_factory=list)
     answer: dict = field(default_factory=dict)
+    form: dict | None = None  # a trigger's request body
     problems: list = field(default_factory=list)
 
     @property
@@ -126,15 +131,13 @@ class Trace:
 
 
 def try_observable(specs: dict, vendor: str, observable: Observable | None, endpoint: str = "observe",
-                   replay: str | None = None, claims: dict | None = None) -> Trace:
+                   replay: str | None = None, claims: dict | None = None, action: str | None = None) -> Trace:
     spec = specs.get(vendor)
     if spec is None:
         raise TryError(f"no vendor {vendor!r}; the catalogue has: {', '.join(sorted(specs))}")
-    if endpoint != "health" and spec.endpoint(endpoint) is None:
-        declared = [name for name in ENDPOINTS if spec.endpoint(name) or (name == "health" and spec.health)]
+    if not spec.declares(endpoint):
+        declared = [name for name in ENDPOINTS if spec.declares(name)]
         raise TryError(f"{vendor} does not declare /{endpoint}; it has: {', '.join(declared)}")
-    if endpoint == "health" and spec.health is None:
-        raise TryError(f"{vendor} does not declare /health")
     if endpoint != "health" and not spec.supports(observable.type):
         raise TryError(f"{vendor} does not answer for {observable.type!r}; it knows: "
                        f"{', '.join(sorted(spec.observable_types))}")
@@ -151,12 +154,17 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         try:
             credentials = required_credentials(claims, spec) if reads_token else {}
         except RelayError as problem:
-            raise TryError(f"{problem.message}: the spec needs {', '.join(c.name for c in spec.credentials)}") from None
+            needed = [c.name for c in spec.required_credentials] + [s.name for s in spec.settings if s.required]
+            raise TryError(f"{problem.message}: the spec needs {', '.join(needed)}") from None
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
         work = Work(spec, client, runtime, credentials, settings)
         if endpoint == "health":
             errors = run_health(work).errors
             trace.answer = errors_only(errors) if errors else {"data": {"status": "ok"}}
+        elif endpoint == "trigger":
+            asked = trigger_request(work, observable, action)
+            trace.form = {"action-id": asked.action_id, **asked.params}
+            trace.answer = run_trigger(work, asked)
         else:
             trace.answer = endpoint_answer(endpoint, run_endpoint(work, endpoint, [observable]))
         trace.calls = list(work.calls)
@@ -164,6 +172,23 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         stop()
     trace.problems = ctim_problems(endpoint, trace.answer) + replay_problems(ledger, replay)
     return trace
+
+
+def trigger_request(work: Work, observable: Observable, action: str | None) -> TriggerRequest:
+    """The trigger XDR would send for the action: by id, or the first one offered (the listing's
+    calls are then shown in the trace too)."""
+    if action is not None:
+        return TriggerRequest(action, observable, observable_params(observable))
+    listing = endpoint_answer("respond", run_endpoint(work, "respond", [observable]))
+    offered = listing.get("data") or []
+    if not offered:
+        raise TryError(f"{work.spec.name} offers no action for {observable.type} {observable.value}"
+                       + (f": {listing['errors'][0]['message']}" if listing.get("errors") else ""))
+    return TriggerRequest(offered[0]["id"], observable, offered[0].get("query-params") or observable_params(observable))
+
+
+def observable_params(observable: Observable) -> dict:
+    return {"observable_type": observable.type, "observable_value": observable.value}
 
 
 def replay_problems(ledger, replay: str | None) -> list:
@@ -216,7 +241,7 @@ def _secrets(spec, claims: dict) -> list:
 
 def ctim_problems(endpoint: str, answer: dict) -> list:
     data = answer.get("data")
-    if data is None or endpoint == "health":
+    if data is None or endpoint in ("health", "respond", "trigger"):  # no CTIM in these
         return []
     return validate_refer_data(data) if endpoint == "refer" else validate_observe_data(data)
 
@@ -313,7 +338,8 @@ def record_case(trace: Trace, folder: Path) -> Path:
         return value
 
     path_by_endpoint = {"observe": "/observe/observables", "deliberate": "/deliberate/observables",
-                        "refer": "/refer/observables", "health": "/health"}
+                        "refer": "/refer/observables", "respond": "/respond/observables",
+                        "trigger": "/respond/trigger", "health": "/health"}
     target = folder / trace.vendor
     target.mkdir(parents=True, exist_ok=True)
     number = len(list(target.glob(f"try-{trace.endpoint}-*.json"))) + 1
@@ -325,7 +351,8 @@ def record_case(trace: Trace, folder: Path) -> Path:
         "now": trace.now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "request": {"method": "POST", "path": path_by_endpoint[trace.endpoint],
                     "auth": {"jwt_payload": trace.claims}, "headers": {},
-                    "json": [trace.observable.to_json()] if trace.observable else None},
+                    "json": trace.form if trace.form is not None else
+                    [trace.observable.to_json()] if trace.observable else None},
         "vendor_calls": [recorded_call(call) for call in trace.calls],
         "expected": {"status": 200, "json": trace.answer},
         "unordered": [], "notes": f"recorded by relay try ({trace.replay or 'live vendor'})",

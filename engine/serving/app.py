@@ -3,8 +3,8 @@
     create_app(specs=None, config=None, runtime=None) -> Flask
 
 Routes are the relay API of Cisco's relays: POST /health, /deliberate/observables,
-/observe/observables, /refer/observables, /version (and the respond and tiles routes, which answer
-like an undeclared route until a spec declares them), GET /watchdog. Relay errors are HTTP 200 with
+/observe/observables, /refer/observables, /respond/observables, /respond/trigger, /version (and the
+tiles routes, which answer like an undeclared route), GET /watchdog. Relay errors are HTTP 200 with
 `{"errors": [...]}` next to whatever data was gathered; an engine failure is logged and answered
 as a relay error, never as a stack trace.
 
@@ -28,6 +28,7 @@ from engine.serving.flows import Work, run_endpoint, run_health
 from engine.spec.load import load_specs
 from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
+from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, run_trigger, validate_trigger
 from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
 from engine.spec.model import Spec
@@ -52,8 +53,8 @@ RELAY_ROUTES = {
 
 def routes_of(spec: Spec) -> list:
     """The relay routes a spec serves (the ones it declares, and /version and /watchdog)."""
-    declared = [RELAY_ROUTES["health"][1]] if spec.health is not None else []
-    declared += [RELAY_ROUTES[name][1] for name in ("deliberate", "observe", "refer") if spec.endpoint(name)]
+    declared = [RELAY_ROUTES[name][1] for name in ("health", "deliberate", "observe", "refer", "respond", "trigger")
+                if spec.declares(name)]
     return declared + [RELAY_ROUTES["version"][1], RELAY_ROUTES["watchdog"][1]]
 
 
@@ -79,29 +80,25 @@ class Relay:
             if not token:
                 return errors_only([RelayError("health check failed", spec.watchdog_message)])
             return {"data": token}
+        if route in ("health", "deliberate", "observe", "refer", "respond", "trigger") and not spec.declares(route):
+            return None
         if route == "health":
-            if spec.health is None:
-                return None
             errors = run_health(self.work(spec, audience, "health")).errors
             return errors_only(errors) if errors else {"data": {"status": "ok"}}
         if route in ("deliberate", "observe", "refer"):
-            if spec.endpoint(route) is None:
-                return None
             return self.enrich(spec, route, audience)
-        return None  # respond, trigger and tiles: not declared by any spec yet
+        if route in ("respond", "trigger"):
+            if not spec.respond.actions:  # declared without actions: the relay template's stubs
+                return dict(STUB_LISTING if route == "respond" else STUB_TRIGGER)
+            return self.enrich(spec, route, audience) if route == "respond" else self.trigger(spec, audience)
+        return None  # tiles: not declared by any spec yet
 
     def enrich(self, spec: Spec, route: str, audience: str):
-        empty = [] if route == "refer" else {}
+        empty = [] if route in ("refer", "respond") else {}
         # Most relays read the body first; some check the token before anything else.
         work = self.work(spec, audience, route) if spec.read_token_first else None
         try:
-            raw = request.get_data(cache=True)
-        except RequestEntityTooLarge:  # a Content-Length beyond the maximum: refused before it is read
-            raw = None
-        if raw is None or len(raw) > MAX_BODY_BYTES:  # a streamed body is cut one byte past the maximum
-            return errors_only([input_error(spec, InvalidInput({"_schema": [TOO_LARGE]}))])
-        try:
-            observables = validate_observables(parse_json_body(raw))
+            observables = validate_observables(request_json())
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
         observables = supported_observables(observables, spec.observable_types)
@@ -109,6 +106,14 @@ class Relay:
             return {"data": empty}
         work = work or self.work(spec, audience, route)
         return endpoint_answer(route, run_endpoint(work, route, observables))
+
+    def trigger(self, spec: Spec, audience: str):
+        work = self.work(spec, audience, "trigger") if spec.read_token_first else None
+        try:
+            asked = validate_trigger(request_json())
+        except InvalidInput as problem:
+            return errors_only([input_error(spec, problem)])
+        return run_trigger(work or self.work(spec, audience, "trigger"), asked)
 
     def work(self, spec: Spec, audience: str, route: str) -> Work:
         # A route of a vendor that needs no credentials reads no token, as such Cisco relays do.
@@ -123,6 +128,17 @@ class Relay:
         """The answer without the request's credentials or SECRET_KEY, in any spelling: a vendor
         may echo its key (an error page quoting the URL), a template may upper-case or encode it."""
         return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).value(body)
+
+
+def request_json():
+    """The request's body as JSON (None when empty or not JSON); InvalidInput when too large."""
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:  # a Content-Length beyond the maximum: refused before it is read
+        raw = None
+    if raw is None or len(raw) > MAX_BODY_BYTES:  # a streamed body is cut one byte past the maximum
+        raise InvalidInput({"_schema": [TOO_LARGE]})
+    return parse_json_body(raw)
 
 
 def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
@@ -209,7 +225,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             body = errors_only([RelayError("unknown", "Something went wrong.")])
         if body is None:
             return framework_error(_not_found())
-        if route not in ("version", "watchdog"):
+        if route not in ("version", "watchdog", "trigger"):  # a trigger's data is its status
             body = with_data_as_spec_says(body, spec)
         return Response(json.dumps(relay.redacted(body)), status=200, mimetype="application/json")
 

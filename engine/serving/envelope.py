@@ -19,9 +19,9 @@ def errors_only(errors: list) -> dict:
 
 
 def endpoint_answer(route: str, gathered) -> dict:
-    """What /deliberate, /observe or /refer answers for what the flows gathered."""
-    if route == "refer":
-        return enveloped(gathered.outputs.get("references", []), gathered.errors)
+    """What /deliberate, /observe, /refer or /respond/observables answers for what the flows gathered."""
+    if route in ("refer", "respond"):
+        return enveloped(gathered.outputs.get("references" if route == "refer" else "actions", []), gathered.errors)
     data = {}
     for key, docs in gathered.outputs.items():
         docs = without_repeats(docs)

@@ -27,7 +27,7 @@ from engine.language.mapping import ABSENT, MappingError, bind_let, evaluation_f
 from engine.serving.budget import Budget
 from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.observables import Observable
-from engine.serving.steps import run_step
+from engine.serving.steps import run_steps
 from engine.serving.vendor_http import VendorClient
 from engine.spec.model import Block, Spec
 
@@ -47,7 +47,8 @@ class Work:
     rendered_base_url: str | None = None  # a base URL taken from the token, once rendered
 
     def base_scope(self) -> Scope:
-        values = {"observable": None, "observables": [], "settings": self.settings, "credentials": self.credentials}
+        values = {"observable": None, "observables": [], "params": {}, "settings": self.settings,
+                  "credentials": self.credentials}
         return Scope(values, self.runtime, dict(self.spec.tables), self.notes)
 
 
@@ -87,15 +88,14 @@ def run_endpoint(work: Work, endpoint: str, observables: list[Observable]) -> Ga
     steps = [work.spec.steps[name] for name in block.steps]
     scope = work.base_scope().with_values(observables=[observable.to_json() for observable in observables])
     warnings: list = []
-    for step in (s for s in steps if s.per_request):
-        try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
-        except StepSkipped:
-            return Gathered()
-        except StepFailed as failure:
-            return failed(failure, warnings)
-        except OutOfTime:
-            return with_budget_error(Gathered(unfinished=len(observables)), work, len(observables))
+    try:
+        scope = run_steps([s for s in steps if s.per_request], scope, work, warnings)
+    except StepSkipped:
+        return Gathered()
+    except StepFailed as failure:
+        return failed(failure, warnings)
+    except OutOfTime:
+        return with_budget_error(Gathered(unfinished=len(observables)), work, len(observables))
     per_observable = [s for s in steps if not s.per_request]
     gathered = run_observables(work, block, per_observable, scope, observables)
     for warning in warnings:
@@ -140,15 +140,14 @@ def with_budget_error(gathered: Gathered, work: Work, total: int) -> Gathered:
 
 def run_observable(work: Work, block: Block, steps: list, scope: Scope) -> Gathered:
     warnings: list = []
-    for step in steps:
-        try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
-        except StepSkipped:
-            return failed_quietly(warnings)
-        except StepFailed as failure:
-            return failed(failure, warnings)
-        except OutOfTime:
-            return Gathered(unfinished=1)
+    try:
+        scope = run_steps(steps, scope, work, warnings)
+    except StepSkipped:
+        return failed_quietly(warnings)
+    except StepFailed as failure:
+        return failed(failure, warnings)
+    except OutOfTime:
+        return Gathered(unfinished=1)
     gathered = Gathered()
     try:
         emit(block, scope, gathered.outputs)
@@ -207,16 +206,13 @@ def _evaluate(expression, scope: Scope, path: tuple):
 
 def run_health(work: Work) -> Gathered:
     scope = work.base_scope()
-    warnings: list = []
-    for name in work.spec.health:
-        step = work.spec.steps[name]
-        try:
-            scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
-        except StepSkipped:
-            break
-        except StepFailed as failure:
-            return failed(failure)
-        except OutOfTime:
-            return Gathered(errors=[RelayError("timeout", f"{work.spec.title} did not answer the health check "
-                                                          "within the relay's time budget.")])
+    try:
+        run_steps([work.spec.steps[name] for name in work.spec.health], scope, work, [])
+    except StepSkipped:
+        pass  # the vendor has nothing to say about the probe's question: it answered, so it is up
+    except StepFailed as failure:
+        return failed(failure)
+    except OutOfTime:
+        return Gathered(errors=[RelayError("timeout", f"{work.spec.title} did not answer the health check "
+                                                      "within the relay's time budget.")])
     return Gathered()

@@ -66,7 +66,7 @@ def validate_observables(body) -> list[Observable]:
             continue
         problems = {}
         for field in ("type", "value"):
-            problem = _field_problem(item, field)
+            problem = field_problem(item, field)
             if problem:
                 problems[field] = [problem]
         for key in item:
@@ -81,7 +81,7 @@ def validate_observables(body) -> list[Observable]:
     return observables
 
 
-def _field_problem(item: dict, field: str) -> str | None:
+def field_problem(item: dict, field: str) -> str | None:
     if field not in item or item[field] is None:
         return MISSING
     if not isinstance(item[field], str) or not _encodable(item[field]):

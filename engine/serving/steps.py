@@ -45,6 +45,13 @@ class Call:
     error: RelayError | None = None
 
 
+def run_steps(steps, scope: Scope, work, warnings: list) -> Scope:
+    """The scope with each step's value under its name, the steps run in order; raises as run_step."""
+    for step in steps:
+        scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
+    return scope
+
+
 def run_step(step: Step, scope: Scope, work, warnings: list):
     """The step's value; raises StepSkipped, StepFailed or OutOfTime. Warnings are added to `warnings`."""
     if step.condition is not None and not truthy(evaluated(step.condition, scope, work, step.path + ("if",))):
@@ -212,8 +219,9 @@ def base_url_problem(url: str, http) -> str | None:
     if parts.scheme not in schemes or parts.query or parts.fragment or "@" in parts.netloc or "\\" in url:
         return "the configured API address is not a plain https URL"
     host, _, port = parts.netloc.rpartition(":") if not parts.netloc.endswith("]") else (parts.netloc, "", "")
-    host = host or parts.netloc
-    if not HOST.fullmatch(host or "") or (port and not port.isdigit()):
+    if not host:  # no port given
+        host, port = parts.netloc, ""
+    if not HOST.fullmatch(host) or (port and not port.isdigit()):
         return "the configured API host is not a host name or address"
     return None
 

@@ -79,7 +79,10 @@ class HttpChecks:
         return tuple((key, None if value is None else self.template(value, path + (key,), names))
                      for key, value in mapping.items())
 
-    def error_rules(self, rules, path: tuple) -> tuple:
+    def error_rules(self, rules, path: tuple, names: frozenset = frozenset()) -> tuple:
+        """`names`: what a step's own rules see beside the answer (its `for each` item, `page`,
+        earlier steps); the spec-wide rules see the answer and the request only."""
+        names = OUTCOME_NAMES | names
         compiled = []
         for index, rule in enumerate(rules):
             here = path + (index,)
@@ -87,7 +90,7 @@ class HttpChecks:
             status = when.get("status")
             statuses = None if status is None else frozenset().union(
                 *(status_set(one) for one in (status if isinstance(status, list) else [status])))
-            body = self.expression(when["body"], here + ("when", "body"), OUTCOME_NAMES) if "body" in when else None
+            body = self.expression(when["body"], here + ("when", "body"), names) if "body" in when else None
             if "fault" in when and ("status" in when or "body" in when):
                 self.error(here + ("when",), "a rule is about a fault or about an answer, not both",
                            "split it into two rules")
@@ -95,9 +98,10 @@ class HttpChecks:
                 "skip step" if rule["skip"] == "step" else "skip"
             error = rule.get("error", {})
             compiled.append(ErrorRule(
-                statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome, code=self.template(error.get("code", ""), here + ("error", "code"), OUTCOME_NAMES),
+                statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome,
+                code=self.template(error.get("code", ""), here + ("error", "code"), names),
                 message=self.template(error.get("message", "Something went wrong."), here + ("error", "message"),
-                                      OUTCOME_NAMES),
+                                      names),
                 type=error_type(error.get("type", "fatal")), path=here))
         self.warn_about_unreachable_rules(compiled, rules)
         return tuple(compiled)

@@ -3,6 +3,7 @@ the CTIM the constants of an entity make, checked without running anything."""
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 import re
 
 from engine.ctim import field_schema, literal_problem, unknown_field
@@ -132,9 +133,7 @@ class MappingChecks:
         version = self.data.get("ctim_schema_version")
         if plural != "verdicts" and version and "schema_version" not in keys:
             extra.append(("schema_version", version))
-        return ObjectNode(fields=tuple(extra) + node.fields, let=node.let, for_each=node.for_each, where=node.where,
-                          sort=node.sort, descending=node.descending, limit=node.limit, condition=node.condition,
-                          path=node.path)
+        return replace(node, fields=tuple(extra) + node.fields)
 
     def node(self, value, path: tuple, names: frozenset):
         if isinstance(value, list):

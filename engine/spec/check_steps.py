@@ -52,7 +52,7 @@ class StepChecks:
             result=self.expression(step["result"], path + ("result",), answered) if "result" in step else None,
             pages=None if pages is None else Pages(self.expression(pages["while"], path + ("pages", "while"), answered),
                                                    pages["max"]),
-            errors=self.error_rules(step.get("errors", ()), path + ("errors",)), path=path,
+            errors=self.error_rules(step.get("errors", ()), path + ("errors",), names), path=path,
         )
 
     def json_body(self, value, path: tuple, names: frozenset):
@@ -77,9 +77,9 @@ class StepChecks:
         elif origin.startswith("http:") and not http.get("allow_plain_http"):
             self.error(path, f"{url!r} is plain http", "use https, or set http.allow_plain_http: true")
 
-    def check_step_list(self, names: tuple, path: tuple, steps: dict) -> set:
-        """Checks the list; returns the steps it runs, a misspelt one read as the suggested step so
-        that the expressions using that step are not reported too."""
+    def check_step_list(self, names: tuple, path: tuple, steps: dict, earlier: tuple = ()) -> set:
+        """Checks the list (run after the steps `earlier`); returns the steps it runs, a misspelt one
+        read as the suggested step so that the expressions using that step are not reported too."""
         seen_observable, runs = False, set()
         for index, name in enumerate(names):
             if name not in steps:
@@ -94,7 +94,7 @@ class StepChecks:
                 self.error(path + (index,), f"step {name!r} runs once per request, so it must come before "
                                             "the steps that run per observable", f"steps: [{', '.join(in_order)}]")
             seen_observable = seen_observable or not steps[name].per_request
-            self.check_step_names(steps[name], set(names[:index]))
+            self.check_step_names(steps[name], set(earlier) | set(names[:index]))
         return runs
 
     def check_tokenless_routes(self, endpoints: dict, health: tuple | None, steps: dict, http) -> None:

@@ -16,7 +16,7 @@ from engine.errors import SpecError
 from engine.spec.source import Document
 
 # What every relay-side expression sees: the observable, and all the request's (for a batch call).
-REQUEST_NAMES = frozenset({"observable", "observables", "settings", "credentials"})
+REQUEST_NAMES = frozenset({"observable", "observables", "settings", "credentials", "params"})  # params: a trigger's
 RESPONSE_NAMES = frozenset({"status", "headers", "body", "reason", "text"})
 OUTCOME_NAMES = REQUEST_NAMES | RESPONSE_NAMES | {"fault"}
 PAGE_NAMES = frozenset({"page", "previous"})  # a `pages` step's templates see these
@@ -108,6 +108,7 @@ class Checker:
         self.check_functions(expression, path, base)
         self.check_names(expression, reads, path, names, base)
         self.warn_about_negated_paths(expression, path, base)
+        self.warn_about_literal_names(parsed, reads, expression, path, base)
         for table_name in literal_lookup_tables(parsed):
             if table_name not in self.table_like_names and table_name not in names:
                 close = difflib.get_close_matches(table_name, sorted(self.table_like_names), n=1)
@@ -122,6 +123,17 @@ class Checker:
             written = found.group(1)
             self.warn(path, f"`!{written}` negates `{written.split('.')[0]}`, not the path: it is always null",
                       f"write `!({written})`", offset=base + found.start())
+
+    def warn_about_literal_names(self, parsed: dict, reads: set, expression: Expression, path: tuple,
+                                 base: int) -> None:
+        """`[?score != null]` compares with the item's field named `null` (there is none: always
+        null, so the filter seems to work until a record has null there). At the root the name is an
+        error (unknown name); inside a filter or projection it is said here."""
+        at_root = {name for name, _ in reads}
+        for name in sorted(field_names(parsed) & {"null", "true", "false"} - at_root):
+            self.warn(path, f"`{name}` here reads a field named {name!r} of the item, not the literal",
+                      f"JMESPath writes literals in backticks: `{name}`",
+                      offset=offset_of(rf"(?<![\w.@'\"`])({name})(?![\w`'\"])", expression.source, base))
 
     def check_functions(self, expression: Expression, path: tuple, base: int) -> None:
         table, text = RelayFunctions.FUNCTION_TABLE, expression.source
@@ -211,6 +223,16 @@ def root_reads(node) -> set:
     for child in children:
         reads |= root_reads(child)
     return reads
+
+
+def field_names(node) -> set:
+    """Every field name an expression reads, anywhere (inside projections and filters too)."""
+    if isinstance(node, list):
+        return set().union(*(field_names(child) for child in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    names = {node["value"]} if node.get("type") == "field" else set()
+    return names | field_names(node.get("children", []))
 
 
 def root_names(node) -> set:

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from engine.spec.check_examples import ExampleChecks
 from engine.spec.check_http import HttpChecks, error_type
 from engine.spec.check_mappings import MappingChecks
+from engine.spec.check_respond import RespondChecks, triggered_steps
 from engine.spec.check_steps import StepChecks
 from engine.spec.check_tables import TableChecks
 from engine.spec.checker import REQUEST_NAMES, Checker
@@ -24,7 +25,7 @@ from engine.spec.model import ENDPOINT_OUTPUTS, Credential, Setting, Spec
 from engine.spec.source import Document
 
 
-class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, ExampleChecks):
+class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, TableChecks, ExampleChecks):
     def compile(self) -> Spec | None:
         data = self.data
         credentials = tuple(Credential(name, c["label"], c.get("type", "api_key"), c.get("required", True),
@@ -39,10 +40,14 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
         http = self.http(data.get("http"))
         steps = {name: self.step(name, step) for name, step in data.get("steps", {}).items()}
         endpoints = {}
-        for endpoint in ENDPOINT_OUTPUTS:
+        for endpoint in ("deliberate", "observe", "refer"):
             if endpoint in data:
                 endpoints[endpoint] = self.block(data[endpoint], (endpoint,), endpoint, REQUEST_NAMES, steps,
                                                  top=True)
+        respond = None
+        if "respond" in data:
+            endpoints["respond"], respond = self.respond(data["respond"], steps)
+        self.check_params_read_by_triggers_only(steps)
         health = None
         if "health" in data:
             health = tuple(data["health"]["steps"])
@@ -71,7 +76,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
                                         frozenset({"details", "details_python"})),
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
             read_token_first=data.get("read_token_first", False),
-            endpoints=MappingProxyType(endpoints), examples=self.examples(data.get("examples"), steps),
+            endpoints=MappingProxyType(endpoints), respond=respond, examples=self.examples(data.get("examples"), steps),
             document=self.document,
         )
         if not any(problem.severity == "error" for problem in self.problems):
@@ -100,10 +105,11 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, TableChecks, Exam
                 self.warn(("credentials", name), f"credential {name!r} is never used",
                           f"send it with {{{{ credentials.{name} }}}}, e.g. under http.auth, or remove it: "
                           "tokens without it are refused", key=True)
-        listed = {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
-                  for name in data.get(endpoint, {}).get("steps", ())}
+        triggered = triggered_steps(data)
+        listed = triggered | {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
+                              for name in data.get(endpoint, {}).get("steps", ())}
         read_names = {root for root, _ in self.reads} | self.tables_named
-        probes = set(data.get("health", {}).get("steps", ()))
+        probes = triggered | set(data.get("health", {}).get("steps", ()))  # called for what they do, not say
         for name in data.get("steps", {}):
             if name not in listed:
                 self.warn(("steps", name), f"step {name!r} never runs: no endpoint lists it",

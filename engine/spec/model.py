@@ -19,6 +19,7 @@ ENDPOINT_OUTPUTS = MappingProxyType({
     "deliberate": ("verdicts", "warnings"),
     "observe": (*ENTITY_TYPES, "warnings"),
     "refer": ("references", "warnings"),
+    "respond": ("actions", "warnings"),  # the actions offered; see `Respond` for what a trigger runs
 })
 
 
@@ -198,6 +199,26 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A response action: what /respond/observables offers (the `offer` mapping: id, title,
+    description, categories, query-params), and the steps /respond/trigger runs for it."""
+
+    name: str
+    offer: object  # mapping.ObjectNode
+    steps: tuple
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class Respond:
+    """The spec's response actions. The listing itself is the `respond` endpoint's Block."""
+
+    actions: tuple = ()  # Action, in the order offered; none: the routes answer as stubs
+    unknown_action: str | None = None  # run this action for an id the listing does not offer
+    failure_status: bool = True  # a failed trigger answers {"status": "failure"} beside its errors
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     title: str
@@ -225,6 +246,7 @@ class Spec:
     token: str = "required"  # `none`: relay requests carry no token, the vendor needs no credentials
     read_token_first: bool = False  # check the token before dropping unsupported observables
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
+    respond: Respond | None = None  # None: /respond/* answer 404, as an undeclared route
     examples: Examples | None = None
     # The YAML it came from, with the position of every value: run-time errors and lint's dry run
     # point into the file with it.
@@ -240,6 +262,14 @@ class Spec:
 
     def endpoint(self, name: str) -> Block | None:
         return self.endpoints.get(name)
+
+    def declares(self, route: str) -> bool:
+        """Whether the spec serves this relay route (health, deliberate, observe, refer, respond, trigger)."""
+        if route == "health":
+            return self.health is not None
+        if route == "trigger":
+            return self.respond is not None
+        return self.endpoint(route) is not None
 
     def reads_token(self, route: str) -> bool:
         """Whether this route authenticates the request (a route's own `token` wins over the spec's)."""
