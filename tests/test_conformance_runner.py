@@ -108,7 +108,7 @@ def test_json_reports_every_case_with_a_reason(corpus, capsys):
     assert "data: unexpected key 'sightings'" in reasons["acme/wrong-answer"]
     assert "unexpected call: GET https://api.acme.test/v2/domains/example.test" in reasons["acme/unexpected-call"]
     assert "call never made" in reasons["acme/unexpected-call"]
-    assert reasons["nospec/health"] == "no spec vendors/nospec.yaml"
+    assert reasons["nospec/health"] == "vendors/nospec.yaml is missing or does not load"
 
 
 def test_expect_names_what_must_pass_and_every_failure_counts(corpus, tmp_path, capsys):

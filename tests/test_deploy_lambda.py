@@ -124,28 +124,36 @@ def deploy_toolchain(scratch: Path) -> tuple[list, Path, str]:
     return [str(Path(sys.executable).parent / "zappa")], venv, sys.executable
 
 
-def build(stage: str, scratch: Path) -> Artefact:
-    project = scratch / "project"
-    if not project.exists():
-        shutil.copytree(ROOT, project, ignore=PROJECT_JUNK)
-    zappa, venv, python = deploy_toolchain(scratch)
-    home, tmp, out = scratch / "home", scratch / f"tmp-{stage}", scratch / "out"
-    for folder in (home, tmp, out):
+def zappa_package(project: Path, stage: str, scratch: Path, zip_path: Path) -> subprocess.CompletedProcess:
+    """`zappa package STAGE -o ZIP` in `project`, offline, as a deployer's shell would run it."""
+    zappa, venv, _ = deploy_toolchain(scratch)
+    home, tmp = scratch / "home", scratch / f"tmp-{stage}"
+    for folder in (home, tmp, zip_path.parent):
         folder.mkdir(exist_ok=True)
     blackhole = closed_loopback_port()
     proxy = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
            "VIRTUAL_ENV": str(venv), "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy,
            "https_proxy": proxy, "NO_PROXY": "", "SECRET_KEY": LEAK_CANARY}
-    zip_path = out / f"relay-{stage}.zip"
-    started = time.monotonic()
     try:
-        done = subprocess.run(zappa + ["package", stage, "-o", str(zip_path)], cwd=project, env=env,
+        return subprocess.run(zappa + ["package", stage, "-o", str(zip_path)], cwd=project, env=env,
                               capture_output=True, text=True, timeout=300)
     finally:
         blackhole.close()
+
+
+def build(stage: str, scratch: Path) -> Artefact:
+    project = scratch / "project"
+    if not project.exists():
+        shutil.copytree(ROOT, project, ignore=PROJECT_JUNK)
+    _, _, python = deploy_toolchain(scratch)
+    out = scratch / "out"
+    zip_path = out / f"relay-{stage}.zip"
+    started = time.monotonic()
+    done = zappa_package(project, stage, scratch, zip_path)
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "relay lint: vendors/ is clean" in done.stdout + done.stderr  # the prebuild hook ran
     task = out / f"task-{stage}"
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(task)
@@ -168,6 +176,21 @@ def artefact(scratch):
 
 
 # -- 1. what the zip holds --------------------------------------------------------------------------
+
+def test_zappa_refuses_to_package_a_catalogue_with_a_broken_spec(scratch):
+    """zappa_settings.json's prebuild_script lints vendors/ before anything is built."""
+    project = scratch / "broken-project"
+    shutil.copytree(ROOT, project, ignore=PROJECT_JUNK)
+    spec = project / "vendors" / "shodan.yaml"
+    spec.write_text(spec.read_text().replace("observable_types:", "observable_typos:"))
+    zip_path = scratch / "out-broken" / "relay-dev.zip"
+    done = zappa_package(project, "dev", scratch, zip_path)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "vendors/shodan.yaml:" in said and "unknown key 'observable_typos'" in said
+    assert "fix them before deploying (nothing was built)" in said
+    assert not zip_path.exists()
+
 
 def test_the_artefact_holds_the_catalogue_the_schema_and_the_entry_points(artefact):
     for path in [*sorted((ROOT / "vendors").rglob("*")), *sorted((ROOT / "engine" / "schema").glob("*.json"))]:

@@ -107,9 +107,19 @@ def specs_folder(folder: str | None = None) -> str:
     return folder or os.environ.get("RELAY_VENDORS_DIR") or default_vendors_dir()
 
 
-def _specs(folder: str | None) -> dict:
-    from engine.spec.load import load_specs
-    return load_specs(specs_folder(folder))
+def _specs(folder: str | None, needed=()) -> dict:
+    """The specs that load. A spec that does not is left out with a note, unless the command needs
+    it (`needed`: vendor names): then its problems are the command's error."""
+    from engine.spec.load import load_catalogue
+    catalogue = load_catalogue(specs_folder(folder))
+    wanted = [problem for name in needed if name in catalogue.broken for problem in catalogue.broken[name]]
+    if wanted:
+        raise SpecErrors(wanted)
+    if catalogue.broken:
+        names = sorted(catalogue.broken)
+        print(f"note: left out {', '.join(names)}: {'its spec does' if len(names) == 1 else 'their specs do'} "
+              "not load (relay lint shows why)", file=sys.stderr)
+    return catalogue.specs
 
 
 def cmd_serve(args) -> int:
@@ -117,15 +127,16 @@ def cmd_serve(args) -> int:
 
     from engine.serving.app import create_app
     from engine.serving.config import RelayConfig
+    from engine.spec.load import load_catalogue
     config = RelayConfig.from_environ()
-    specs = _specs(args.vendors)
-    app = create_app(specs, config)
-    print(serving_summary(config, specs, f"http://{args.host}:{args.port}"), flush=True)
+    catalogue = load_catalogue(specs_folder(args.vendors))
+    app = create_app(catalogue.specs, config, broken=catalogue.broken)
+    print(serving_summary(config, catalogue.specs, f"http://{args.host}:{args.port}", catalogue.broken), flush=True)
     run_simple(args.host, args.port, app, threaded=True)
     return EXIT_OK
 
 
-def serving_summary(config, specs: dict, root: str) -> str:
+def serving_summary(config, specs: dict, root: str, broken: dict | None = None) -> str:
     """What `relay serve` serves, and why it checks tokens the way it does."""
     from engine.serving.app import routes_of
     why = {"hs256": "SECRET_KEY is set" if not os.environ.get("RELAY_AUTH") else "RELAY_AUTH=hs256",
@@ -136,6 +147,9 @@ def serving_summary(config, specs: dict, root: str) -> str:
     for name, spec in sorted(specs.items()):
         routes = " ".join(routes_of(spec))
         lines.append(f"{root}/{name}  {spec.title}: {routes}")
+    for name in sorted(broken or {}):
+        lines.append(f"{root}/{name}  MISCONFIGURED: its spec does not load (relay lint shows why); "
+                     "its routes answer `misconfigured module`")
     if config.root_vendor:
         lines.append(f"{root}  {config.root_vendor} at the root too (RELAY_VENDOR)")
     return "\n".join(lines)
@@ -144,7 +158,7 @@ def serving_summary(config, specs: dict, root: str) -> str:
 def cmd_demo(args) -> int:
     from engine.commands.demo import DemoError, run_demo
     try:
-        return run_demo(_specs(args.vendors), args.vendor, args.port, args.once, sys.stdout)
+        return run_demo(_specs(args.vendors, [args.vendor]), args.vendor, args.port, args.once, sys.stdout)
     except DemoError as problem:
         print(f"relay demo: {problem}", file=sys.stderr)
         return EXIT_USAGE

@@ -46,7 +46,7 @@ def run(args) -> int:
         print(f"relay conformance: {problem}", file=sys.stderr)
         return EXIT_USAGE
     vendors = [name.strip() for name in (args.vendor or "").split(",") if name.strip()] or None
-    results = run_corpus(args.directory, _specs(args.vendors), vendors, waived_ids)
+    results = run_corpus(args.directory, _specs(args.vendors, vendors or []), vendors, waived_ids)
     report = summarize(results)
     by_id = {result.id: result for result in results}
     regressions = [case_id for case_id in expected_ids if case_id not in by_id or not by_id[case_id].passed]

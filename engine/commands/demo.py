@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from engine.serving.app import create_app
 from engine.serving.config import RelayConfig, upstream_variable
 from engine.serving.runtime import Runtime
+from engine.serving.transport import loopback_session
 from engine.commands.standin import StandInVendor, routes_from_examples
 from engine.commands.tokens import demo_claims, mint_hs256, new_secret_key
 
@@ -34,7 +35,7 @@ def start_demo(specs: dict, vendor: str, port: int = 0):
     secret = new_secret_key()
     upstream = upstream_variable(vendor)[len("RELAY_UPSTREAM_"):]
     config = RelayConfig(auth_mode="hs256", secret_key=secret, upstreams={upstream: stand_in.origin})
-    app = create_app(specs, config, Runtime())
+    app = create_app(specs, config, Runtime(session=loopback_session()))
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     relay_url = f"http://127.0.0.1:{server.server_port}/{vendor}"
@@ -66,20 +67,27 @@ def summary(answer: dict) -> str:
     return "\n".join(lines)
 
 
+def relay_client() -> requests.Session:
+    """The demo asking its own relay on 127.0.0.1: no proxy of the environment in between."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def respond_demo(spec, relay_url: str, token: str, observable: dict, out) -> bool:
     """The actions offered for the observable, and a trigger of the first: True when it succeeds
     (or when the spec offers none)."""
     if spec.respond is None or not spec.respond.actions:
         return True
     headers = {"Authorization": f"Bearer {token}"}
-    offered = requests.post(f"{relay_url}/respond/observables", json=[observable], headers=headers, timeout=30).json()
+    offered = relay_client().post(f"{relay_url}/respond/observables", json=[observable], headers=headers, timeout=30).json()
     actions = offered.get("data") or []
     print("Response actions offered:", file=out)
     print("\n".join(f"  {action['id']}: {action['title']}" for action in actions) or "  none", file=out)
     if not actions:
         return not offered.get("errors")
     form = {"action-id": actions[0]["id"], **actions[0]["query-params"]}
-    result = requests.post(f"{relay_url}/respond/trigger", json=form, headers=headers, timeout=30).json()
+    result = relay_client().post(f"{relay_url}/respond/trigger", json=form, headers=headers, timeout=30).json()
     print(f"Triggered {actions[0]['id']}: {(result.get('data') or {}).get('status', 'failure')}", file=out)
     for error in result.get("errors", []):
         print(f"  error: {error['code']}: {error['message']}", file=out)
@@ -96,7 +104,7 @@ def run_demo(specs: dict, vendor: str, port: int, once: bool, out) -> int:
         print(curl_command(relay_url, token, observable, route or "respond") + "\n", file=out)
         answered = True
         if route is not None:
-            answer = requests.post(f"{relay_url}/{route}/observables", json=[observable],
+            answer = relay_client().post(f"{relay_url}/{route}/observables", json=[observable],
                                    headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
             print(f"It answered for {observable['type']} {observable['value']}:", file=out)
             print(summary(answer), file=out)

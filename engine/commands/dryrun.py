@@ -29,6 +29,7 @@ from engine.serving.observables import Observable
 from engine.serving.readers import UnreadableBody, read_body
 from engine.serving.respond import TriggerRequest, triggered
 from engine.serving.runtime import Runtime
+from engine.serving.transport import loopback_session
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 from engine.spec.model import Block, Spec
 from engine.commands.standin import StandInVendor, routes_from_examples
@@ -71,7 +72,7 @@ def example_problems(spec: Spec) -> list[SpecError]:
     quiet, relay_log.disabled = relay_log.disabled, True  # the failures are lint's findings, not log lines
     try:
         with StandInVendor(routes_from_examples(spec)) as stand_in:
-            runtime = Runtime()
+            runtime = Runtime(session=loopback_session())
             client = VendorClient(runtime.session, stand_in.origin)
             for endpoint in spec.endpoints:
                 notes = Notes()

@@ -274,7 +274,7 @@ def run(args, prompter: Prompter | None = None, environ=None, out=None) -> int:
     environ = os.environ if environ is None else environ
     prompter = prompter or terminal_prompter()
     try:
-        spec = choose_vendor(_specs(args.vendors), args.vendor, prompter)
+        spec = choose_vendor(_specs(args.vendors, [args.vendor] if args.vendor else []), args.vendor, prompter)
         stage = deployment_stage(args.settings, args.stage)
         if args.days <= 0 and not args.no_expiry:
             raise JwtToolError("--days is a number of days, 1 or more (or --no-expiry)")

@@ -157,7 +157,7 @@ def run(args, environ=None, out=None, err=None) -> int:
     from engine.commands.cli import _specs
     environ = os.environ if environ is None else environ
     out, err = out or sys.stdout, err or sys.stderr
-    specs = _specs(args.vendors)
+    specs = _specs(args.vendors, [args.vendor])
     spec = specs.get(args.vendor)
     if spec is None:
         print(f"relay module-type: no vendor {args.vendor!r}; the catalogue has: {', '.join(sorted(specs))}", file=err)

@@ -28,6 +28,7 @@ from engine.serving.observables import Observable
 from engine.serving.redaction import redact, spellings
 from engine.serving.respond import TriggerRequest, run_trigger
 from engine.serving.runtime import FrozenClock, PinnedClock, Runtime
+from engine.serving.transport import loopback_session
 from engine.commands.tokens import demo_claims
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 
@@ -66,7 +67,7 @@ def run(args) -> int:
             raise TryError(f"/{args.endpoint} needs an observable: relay try {args.vendor} TYPE VALUE")
         else:
             observable = Observable(args.type.lower(), args.value)
-        trace = try_observable(_specs(args.vendors), args.vendor, observable, args.endpoint, replay=args.replay,
+        trace = try_observable(_specs(args.vendors, [args.vendor]), args.vendor, observable, args.endpoint, replay=args.replay,
                                claims=read_claims(args), action=args.action)
     except TryError as problem:
         print(f"relay try: {problem}", file=sys.stderr)
@@ -215,7 +216,7 @@ def _vendor_for(spec, replay: str | None):
         if spec.examples is None:
             raise TryError(f"vendors/{spec.name}.yaml has no `examples:` to replay")
         stand_in = StandInVendor(routes_from_examples(spec)).start()
-        runtime = Runtime(clock=FrozenClock(start))
+        runtime = Runtime(clock=FrozenClock(start), session=loopback_session())
         return runtime, VendorClient(runtime.session, stand_in.origin), stand_in.stop, demo_claims(spec), None
     from engine.conformance.compare import StandInLedger
     from engine.conformance.replay import ReplayAdapter, session_with

@@ -91,7 +91,7 @@ def run_case(case: dict, specs: dict, harness: Harness) -> CaseResult:
 def replay_case(case: dict, specs: dict, harness: Harness) -> CaseResult:
     vendor = case["vendor"]
     if vendor not in specs:
-        return CaseResult(case["id"], vendor, False, f"no spec vendors/{vendor}.yaml")
+        return CaseResult(case["id"], vendor, False, f"vendors/{vendor}.yaml is missing or does not load")
     mode = auth_mode_of(case)
     ledger = StandInLedger(case.get("vendor_calls", []))
     runtime = case_runtime(case, ledger, harness)

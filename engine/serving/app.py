@@ -25,7 +25,7 @@ from engine.serving.envelope import endpoint_answer, errors_only
 from engine.errors import RelayError
 from engine.language.expressions import EvaluationError, Scope, Template
 from engine.serving.flows import Work, run_endpoint, run_health
-from engine.spec.load import load_specs
+from engine.spec.load import load_catalogue
 from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
 from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, run_trigger, validate_trigger
@@ -164,6 +164,14 @@ def with_data_as_spec_says(body: dict, spec: Spec) -> dict:
     return {"data": body.get("data", {}), "errors": body["errors"]}
 
 
+def misconfigured(vendor: str) -> RelayError:
+    """What every route of a vendor whose spec does not load answers: the operator's problem, said
+    so that the analyst who sees it in XDR knows whom to ask (the details are in the relay's log)."""
+    return RelayError("misconfigured module", f"The {vendor} module is misconfigured on this relay: its "
+                                              "spec does not load. The relay's operator can see why in its log "
+                                              "or with `relay lint`.")
+
+
 def framework_error(error: HTTPException) -> Response:
     """Unknown routes and methods answer as Cisco's relays' Flask catch-all does."""
     body = {"code": error.code, "message": error.description,
@@ -194,11 +202,19 @@ class QueryForgetting:
 
 
 def create_app(specs: dict | None = None, config: RelayConfig | None = None, runtime: Runtime | None = None,
-               authenticator: Authenticator | None = None) -> Flask:
+               authenticator: Authenticator | None = None, broken: dict | None = None) -> Flask:
+    """`specs` by name (default: the catalogue in config.vendors_dir); `broken`: the problems, by
+    vendor name, of specs that do not load, whose routes answer that the module is misconfigured."""
     config = config or RelayConfig.from_environ()
     runtime = runtime or Runtime()
-    specs = specs if specs is not None else load_specs(config.vendors_dir)
-    if config.root_vendor and config.root_vendor not in specs:
+    if specs is None:
+        catalogue = load_catalogue(config.vendors_dir)
+        specs, broken = catalogue.specs, catalogue.broken
+    broken = dict(broken or {})
+    for name, problems in broken.items():  # said once, at start: each request then says it in short
+        log.error("vendor %s does not load; its routes answer `misconfigured module` until it is fixed:\n%s",
+                  name, "\n".join(f"  {problem}" for problem in problems))
+    if config.root_vendor and config.root_vendor not in specs and config.root_vendor not in broken:
         raise ValueError(f"RELAY_VENDOR={config.root_vendor!r}, but there is no vendors/{config.root_vendor}.yaml")
     relay = Relay(specs, config, runtime, authenticator or build_authenticator(config, runtime))
 
@@ -212,7 +228,10 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     app.config["RELAY"] = relay
 
     def serve(route: str, vendor: str | None):
-        spec = relay.specs.get(vendor or config.root_vendor or "")
+        name = vendor or config.root_vendor or ""
+        spec = relay.specs.get(name)
+        if spec is None and name in broken:
+            return Response(json.dumps(errors_only([misconfigured(name)])), status=200, mimetype="application/json")
         if spec is None:
             return framework_error(_not_found())
         g.budget = Budget(config.request_budget, runtime.clock, client_socket_watch(request.environ))

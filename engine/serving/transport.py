@@ -18,11 +18,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -208,6 +210,13 @@ POOL_CLASSES = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
 
 
 class GuardedAdapter(HTTPAdapter):
+    no_proxy: tuple = ()  # host suffixes reached directly, from NO_PROXY
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        if proxies and bypasses_proxy(urlsplit(request.url).hostname or "", self.no_proxy):
+            proxies = {}
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
@@ -218,13 +227,33 @@ class GuardedAdapter(HTTPAdapter):
         return manager
 
 
-def new_session() -> requests.Session:
+def new_session(environ=None) -> requests.Session:
+    """A session for vendor calls. Proxies (HTTPS_PROXY, NO_PROXY...) and a private CA bundle
+    (REQUESTS_CA_BUNDLE) are read from `environ` once, here: requests would read the environment
+    again on every call. `environ={}` (a stand-in on loopback) uses none of them."""
+    environ = os.environ if environ is None else environ
     session = requests.Session()
-    session.verify = True  # TLS verification stays on; a private CA comes in through REQUESTS_CA_BUNDLE
+    session.trust_env = False
+    session.verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True  # never off
     adapter = GuardedAdapter()
+    proxies = {name.lower(): value for name, value in environ.items() if name.lower().endswith("_proxy") and value}
+    session.proxies = {scheme: proxies[f"{scheme}_proxy"] for scheme in ("http", "https") if f"{scheme}_proxy" in proxies}
+    adapter.no_proxy = tuple(host.strip().lstrip("*").lstrip(".").lower()
+                             for host in proxies.get("no_proxy", "").split(",") if host.strip())
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def loopback_session() -> requests.Session:
+    """For a stand-in vendor (or the relay) on 127.0.0.1: no proxy or CA bundle of the environment."""
+    return new_session({})
+
+
+def bypasses_proxy(host: str, no_proxy: tuple) -> bool:
+    """NO_PROXY as curl reads it: `*` for every host, else host names and their subdomains."""
+    host = host.lower().strip("[]")
+    return any(entry == "" or host == entry or host.endswith("." + entry) for entry in no_proxy)
 
 
 def cause_of(problem: BaseException, kind: type):

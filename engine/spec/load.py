@@ -2,13 +2,15 @@
 
     load_spec(path)        one file -> Spec, or SpecErrors listing every problem found
     check_file(path)       one file -> (Spec or None, [SpecError]) for lint
-    load_specs(directory)  every vendors/*.yaml -> {name: Spec}
+    load_specs(directory)  every vendors/*.yaml -> {name: Spec}; SpecErrors if any does not load
+    load_catalogue(directory)  the same, but the specs that load, and the problems of those that do
+                           not (the relay serves the good ones and says the broken ones are broken)
 """
 from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -70,17 +72,31 @@ def spec_files(directory) -> list[Path]:
     return sorted(Path(directory).glob("*.yaml"))
 
 
-def load_specs(directory) -> dict:
-    """Every spec in a folder; one bad file stops the start, with every problem listed."""
-    specs, errors = {}, []
+@dataclass
+class Catalogue:
+    specs: dict = field(default_factory=dict)  # name -> Spec
+    broken: dict = field(default_factory=dict)  # file stem -> [SpecError]: the files that do not load
+
+
+def load_catalogue(directory) -> Catalogue:
+    """Every spec in a folder: one that does not load is set aside with its problems, and the
+    others load as if it were not there."""
+    catalogue = Catalogue()
     for path in spec_files(directory):
         spec, problems = check_file(path)
-        errors += [p for p in problems if p.severity == "error"]
         if spec is not None:
-            specs[spec.name] = spec
-    if errors:
-        raise SpecErrors(errors)
-    return specs
+            catalogue.specs[spec.name] = spec
+        else:
+            catalogue.broken[path.stem] = [p for p in problems if p.severity == "error"] or problems
+    return catalogue
+
+
+def load_specs(directory) -> dict:
+    """Every spec in a folder; a file that does not load is an error, with every problem listed."""
+    catalogue = load_catalogue(directory)
+    if catalogue.broken:
+        raise SpecErrors([problem for problems in catalogue.broken.values() for problem in problems])
+    return catalogue.specs
 
 
 def _where(text: str, key: str) -> tuple[int, int]:
