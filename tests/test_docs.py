@@ -43,3 +43,15 @@ def test_the_readme_starts_with_the_two_commands_and_lists_every_command():
     commands = build_parser()._subparsers._group_actions[0].choices
     for command in commands:
         assert f"relay {command}" in readme, command
+
+
+def test_the_catalogue_table_lists_every_vendor_with_its_current_size():
+    rows = {}
+    for line in (ROOT / "docs" / "catalogue.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[3].isdigit():
+            rows[cells[0]] = int(cells[3])
+    sizes = {path.stem: sum(1 for line in path.read_text().splitlines()
+                            if line.strip() and not line.strip().startswith("#"))
+             for path in sorted((ROOT / "vendors").glob("*.yaml"))}
+    assert rows == sizes, "update the spec lines in docs/catalogue.md"
