@@ -144,6 +144,39 @@ def test_a_steps_own_error_rules_see_its_page_and_item(write_spec):
     assert len(calls) == 2
 
 
+# ------------------------------------------------------------------------------------ a limit shared by steps
+
+SHARED_LIMIT = """
+settings:
+  LIMIT: {label: Entities limit, type: integer, default: 3, minimum: 1}
+steps:
+  categories:
+    url: "/ip/{{ observable.value }}/categories"
+    result: body.names
+  dns:
+    if: "length(categories) < settings.LIMIT"   # room left after one sighting per category?
+    url: "/ip/{{ observable.value }}/dns"
+    result: body.names
+observe:
+  steps: [categories, dns]
+  sightings:
+    - for each: item in take([categories, dns || `[]`][], settings.LIMIT)
+      title: "{{ item }}"
+""" + SIGHTING % "item"
+
+
+@pytest.mark.parametrize(("limit", "titles", "asked"), [
+    (3, ["malware", "phishing", "a.example"], ["categories", "dns"]),
+    (2, ["malware", "phishing"], ["categories"]),  # no room: the DNS lookup is not made
+])
+def test_a_limit_is_spent_across_steps_in_order(write_spec, limit, titles, asked):
+    routes = [Route("/v1/ip/192.0.2.1/categories", json_answer({"names": ["malware", "phishing"]})),
+              Route("/v1/ip/192.0.2.1/dns", json_answer({"names": ["a.example", "b.example"]}))]
+    answer, calls = ask(write_spec, SHARED_LIMIT, routes, claims={"key": "k", "LIMIT": limit})
+    assert [doc["title"] for doc in answer["data"]["sightings"]["docs"]] == titles
+    assert [path.rsplit("/", 1)[1] for path, _ in calls] == asked
+
+
 # ------------------------------------------------------------------------------------ many observables at once
 
 BATCH = """
