@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jmespath
+import jmespath.parser
 from jmespath import exceptions as jp_errors
 from jmespath import visitor as jp_visitor
 
+from engine.language.compiled import compile_tree
 from engine.language.functions import ExpressionFailure, RelayFunctions, to_text
 
 
@@ -47,11 +49,21 @@ class Scope:
     def with_values(self, **more) -> "Scope":
         return Scope({**self.values, **more}, self.runtime, self.tables, self.notes)
 
+    @property
+    def functions(self) -> RelayFunctions:
+        """The function library bound to this scope, made at its first function call."""
+        found = self.__dict__.get("_functions")
+        if found is None:
+            found = RelayFunctions(self.values, self.runtime, self.tables)
+            object.__setattr__(self, "_functions", found)
+        return found
+
 
 class Interpreter(jp_visitor.TreeInterpreter):
     """JMESPath's interpreter, with the one function whose arguments are not all evaluated:
     `if_else(condition, then, otherwise)` evaluates the branch its condition picks, so the other
-    may fail on the data (e.g. format a time that is null) without failing the expression."""
+    may fail on the data (e.g. format a time that is null) without failing the expression.
+    (Evaluations run compiled: compiled.py. The interpreter is the reference they follow.)"""
 
     def visit_function_expression(self, node, value):
         if node["value"] == "if_else" and len(node["children"]) == 3:
@@ -61,9 +73,10 @@ class Interpreter(jp_visitor.TreeInterpreter):
 
 
 class Expression:
-    """One compiled JMESPath expression."""
+    """One JMESPath expression, compiled to Python closures (compiled.py) with the interpreter's
+    semantics; a bare path (`report.comment`), most of a mapping's expressions, is a few lookups."""
 
-    __slots__ = ("source", "parsed")
+    __slots__ = ("source", "parsed", "path", "run")
 
     def __init__(self, source: str):
         self.source = source
@@ -75,17 +88,36 @@ class Expression:
         except jp_errors.LexerError as problem:
             raise ExpressionSyntaxError(f"JMESPath syntax: {problem.msg}",
                                         getattr(problem, "lex_position", 0) or 0) from None
+        self.path = _field_path(self.parsed.parsed)
+        self.run = compile_tree(self.parsed.parsed)
 
     def evaluate(self, scope: Scope):
-        functions = RelayFunctions(scope.values, scope.runtime, scope.tables)
+        if self.path is not None:
+            value = scope.values
+            for key in self.path:
+                value = value.get(key) if isinstance(value, dict) else None
+            return value
+        run = self.run
+        if run is None:  # read back from the spec cache: compiled at its first use
+            run = self.run = compile_tree(self.parsed.parsed)
         try:
-            return Interpreter(jmespath.Options(custom_functions=functions)).visit(self.parsed.parsed, scope.values)
+            return run(scope.values, scope.functions)
         except ExpressionFailure as failure:
             raise EvaluationError(self.source, str(failure)) from None
         except jp_errors.JMESPathError as failure:
             raise EvaluationError(self.source, str(failure).replace("\n", " ")) from None
         except (TypeError, ValueError, ArithmeticError) as failure:
             raise EvaluationError(self.source, f"{type(failure).__name__}: {failure}") from None
+
+    def __getstate__(self):
+        """Pickled (spec cache) as its text and parsed tree: the closures are made again."""
+        return self.source, self.parsed.parsed
+
+    def __setstate__(self, state):
+        self.source, tree = state
+        self.parsed = jmespath.parser.ParsedResult(self.source, tree)
+        self.path = _field_path(tree)
+        self.run = None
 
     def function_calls(self) -> list[tuple[str, int]]:
         """Every (function name, argument count) in the expression, for lint."""
@@ -95,6 +127,17 @@ class Expression:
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+def _field_path(node: dict) -> tuple | None:
+    """('report', 'comment') for `report.comment`; None for anything but a chain of plain fields."""
+    if node.get("type") == "field":
+        return (node["value"],)
+    if node.get("type") == "subexpression":
+        parts = [_field_path(child) for child in node["children"]]
+        if all(part is not None for part in parts):
+            return tuple(key for part in parts for key in part)
+    return None
 
 
 def _parse_reason(problem: jp_errors.ParseError) -> str:
@@ -165,9 +208,9 @@ class Template:
 
     def render_text(self, scope: Scope, encode=None) -> str:
         """Always text; `encode` (e.g. URL quoting) applies to the values, never to the literal parts."""
-        encode = encode or (lambda text: text)
-        return "".join(part if isinstance(part, str) else encode(to_text(part.evaluate(scope)))
-                       for part in self.parts)
+        if encode is None:
+            return "".join([part if type(part) is str else to_text(part.evaluate(scope)) for part in self.parts])
+        return "".join([part if type(part) is str else encode(to_text(part.evaluate(scope))) for part in self.parts])
 
     def __repr__(self) -> str:
         return f"Template({self.source!r})"

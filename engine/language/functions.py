@@ -18,7 +18,9 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
+import jmespath
 from jmespath import functions as jp
 
 from engine.language.markdown import html_to_markdown
@@ -64,6 +66,7 @@ class Duration:
         return moment + self.span
 
 
+@lru_cache(maxsize=256)  # a spec writes a few durations, met on every document
 def parse_duration(text: str) -> Duration:
     match = _DURATION.match(text or "")
     if not match or text in ("P", "-P", "PT", "-PT") or text.endswith("T"):
@@ -155,14 +158,47 @@ def _is_false(value) -> bool:
     return value is None or value is False or _is_empty(value)
 
 
+@lru_cache(maxsize=4096)
+def name_based_uuid(text: str) -> str:
+    """uuid5 under NAMESPACE_X500, what Cisco's relays use for deterministic transient ids (the
+    same few names come again and again: one indicator id per category, per relationship)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_X500, text))
+
+
 class RelayFunctions(jp.Functions):
-    """Custom functions. One instance per evaluation: it knows the evaluation's scope and runtime."""
+    """Custom functions. An evaluation sets `scope`, `runtime` and `tables` before it runs (one
+    instance per thread: see expressions.Expression.evaluate)."""
 
     def __init__(self, scope: dict | None = None, runtime=None, tables: dict | None = None):
         super().__init__()
         self.scope = scope or {}
         self.runtime = runtime
         self.tables = tables or {}
+
+    _allowed_pytypes: dict = {}
+
+    def interpreter(self):
+        """JMESPath's interpreter with these functions (expressions run compiled: this is the
+        fallback for a function that visits some other part of an `&expression`)."""
+        from engine.language.expressions import Interpreter
+        return Interpreter(jmespath.Options(custom_functions=self))
+
+    @jp.signature({"types": []})
+    def _func_to_string(self, value):
+        """JMESPath's own, without a JSON encoder for the text and whole numbers it is mostly given."""
+        if type(value) is str:
+            return value
+        if type(value) is int:
+            return str(value)
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    def _get_allowed_pytypes(self, types):
+        """JMESPath works this out from the signature's type names on every call: once is enough."""
+        key = tuple(types)
+        found = self._allowed_pytypes.get(key)
+        if found is None:
+            found = self._allowed_pytypes[key] = super()._get_allowed_pytypes(types)
+        return found
 
     # -- time ---------------------------------------------------------------------------------
     @jp.signature()
@@ -202,8 +238,7 @@ class RelayFunctions(jp.Functions):
 
     @jp.signature({"types": ["string", "number"]})
     def _func_uuid5(self, name):
-        # NAMESPACE_X500 is what Cisco's relays use for their deterministic transient ids.
-        return str(uuid.uuid5(uuid.NAMESPACE_X500, _key_text(name)))
+        return name_based_uuid(_key_text(name))
 
     # -- text ---------------------------------------------------------------------------------
     @jp.signature({"types": [], "variadic": True})

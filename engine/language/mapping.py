@@ -16,7 +16,7 @@ whose every element was left out. Control keys are spelled so that no CTIM field
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.language.expressions import EvaluationError, Expression, Scope, Template
 
@@ -53,6 +53,27 @@ class ObjectNode:
     limit: Expression | None = None
     condition: Expression | None = None
     path: tuple = ()  # where it stands in the spec, for run-time errors
+    # How each field is made, worked out once: (key, kind, what, node). Rendering walks this plan
+    # instead of dispatching on every field's type: most fields are constants or bare paths.
+    plan: tuple = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", tuple(_plan_field(key, node) for key, node in self.fields))
+
+
+CONSTANT, PATH, EXPRESSION, TEXT, NESTED = range(5)
+
+
+def _plan_field(key: str, node) -> tuple:
+    kind = type(node)
+    if kind is Template:
+        if not node.whole:
+            return key, TEXT, node, node
+        expression = node.parts[0]
+        return (key, PATH, expression.path, node) if expression.path is not None else (key, EXPRESSION, expression, node)
+    if kind is ObjectNode or kind is ListNode:
+        return key, NESTED, node, node
+    return key, CONSTANT, node, node
 
 
 @dataclass(frozen=True)
@@ -82,16 +103,18 @@ def truthy(value) -> bool:
 
 
 def render(node, scope: Scope):
-    """Render a compiled node; may return ABSENT."""
-    if isinstance(node, Template):
+    """Render a compiled node; may return ABSENT. (Exact type checks: this runs for every field
+    of every document, and `isinstance` chains were a fair part of a request's cost.)"""
+    kind = type(node)
+    if kind is Template:
         value = node.render(scope)
         return ABSENT if value is None else value
-    if isinstance(node, ObjectNode):
+    if kind is ObjectNode:
         if node.for_each is not None:  # outside a list, a repeated object yields a list
             items = render_each(node, scope)
             return items if items else ABSENT
         return render_object(node, scope)
-    if isinstance(node, ListNode):
+    if kind is ListNode:
         return render_list(node, scope)
     return node
 
@@ -99,7 +122,7 @@ def render(node, scope: Scope):
 def render_list(node: ListNode, scope: Scope):
     result = []
     for item in node.items:
-        if isinstance(item, ObjectNode) and item.for_each is not None:
+        if type(item) is ObjectNode and item.for_each is not None:
             result.extend(render_each(item, scope))
             continue
         value = render(item, scope)
@@ -147,14 +170,27 @@ def render_object(node: ObjectNode, scope: Scope):
     if node.condition is not None and not truthy(_evaluate(node.condition, scope, node.path + ("if",))):
         return ABSENT
     result = {}
-    for key, child in node.fields:
+    values = scope.values
+    for key, kind, what, child in node.plan:
+        if kind == CONSTANT:
+            result[key] = what
+            continue
         try:
-            value = render(child, scope)
+            if kind == PATH:
+                value = values
+                for part in what:
+                    value = value.get(part) if isinstance(value, dict) else None
+            elif kind == EXPRESSION:
+                value = what.evaluate(scope)
+            elif kind == TEXT:
+                value = what.render_text(scope)
+            else:
+                value = render(what, scope)
         except EvaluationError as failure:
             raise evaluation_failed(node.path + (key,), failure, scope) from None
-        if value is not ABSENT:
+        if value is not None and value is not ABSENT:
             result[key] = value
-        elif isinstance(child, Template) and scope.notes is not None:
+        elif kind != NESTED and scope.notes is not None:
             scope.notes.left_out(node.path + (key,), child, scope)
     if scope.notes is not None:
         scope.notes.made(result, node)

@@ -145,10 +145,10 @@ class Authenticator:
         """The verified claims of a token that must carry `aud` == audience."""
         token = bearer_token(authorization)
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            read = jwt.decode_complete(token, options={"verify_signature": False})  # header and claims, one parse
         except jwt.PyJWTError:
             raise authorization_error(WRONG_STRUCTURE) from None
+        header, unverified = read["header"], read["payload"]
         if not isinstance(unverified, dict):
             raise authorization_error(WRONG_STRUCTURE)
         if self.mode == "hs256":

@@ -1,8 +1,6 @@
 """The relay's answer shapes: `{"data": ...}`, `{"errors": [...]}`, or both."""
 from __future__ import annotations
 
-import json
-
 
 def enveloped(data, errors: list) -> dict:
     """Data next to errors; empty data is left out when there are errors."""
@@ -32,11 +30,14 @@ def endpoint_answer(route: str, gathered) -> dict:
 
 def without_repeats(docs: list) -> list:
     """A document made again for another observable (same id, same content) is answered once."""
-    seen, kept = set(), []
+    seen, kept = {}, []  # id -> the contents kept under it (compared only when an id comes again)
     for doc in docs:
-        marker = (doc.get("id"), json.dumps(doc, sort_keys=True)) if isinstance(doc, dict) and doc.get("id") else None
-        if marker is None or marker not in seen:
+        key = doc.get("id") if isinstance(doc, dict) else None
+        if not isinstance(key, str):
             kept.append(doc)
-            if marker:
-                seen.add(marker)
+            continue
+        if key in seen and doc in seen[key]:
+            continue
+        seen.setdefault(key, []).append(doc)
+        kept.append(doc)
     return kept

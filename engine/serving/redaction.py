@@ -62,9 +62,25 @@ class Redactor:
 
     def __init__(self, forms: list):
         self._pattern = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+        # Serialised JSON shows a spelling JSON-escaped: the detector knows both forms. Escapes of
+        # letters beyond ASCII do not follow their case, so non-ASCII secrets are always walked.
+        needles = {json.dumps(form)[1:-1].lower() for form in forms} | {form.lower() for form in forms}
+        self._needles = tuple(needles) if forms and all(form.isascii() for form in forms) else None
 
     def text(self, text: str) -> str:
         return self._pattern.sub(REDACTED, text) if self._pattern else text
+
+    def json_text(self, value) -> str:
+        """`value` serialised as JSON, redacted: searched once as text, walked only when a spelling
+        of a secret shows (or when a secret is not ASCII)."""
+        text = json.dumps(value)
+        if self._pattern is None:
+            return text
+        if self._needles is not None:
+            lowered = text.lower()  # ASCII spellings: lower case is what IGNORECASE matches
+            if not any(needle in lowered for needle in self._needles):
+                return text
+        return json.dumps(self.value(value))
 
     def value(self, value):
         """A JSON-like value with every string (keys included) redacted."""
