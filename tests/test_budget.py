@@ -26,7 +26,7 @@ from engine.serving.runtime import FrozenClock, Runtime, SystemClock
 from tests.support.misbehaving import SECRET_KEY, MisbehavingVendor, abuseipdb_examples, loopback_session, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = load_spec(ROOT / "vendors" / "abuseipdb.yaml")
+SPEC = dataclasses.replace(load_spec(ROOT / "vendors" / "abuseipdb.yaml"), concurrency=4)  # rounds of 4
 
 
 def observables(count: int) -> list:

@@ -294,3 +294,51 @@ def test_lint_refuses_a_for_each_that_is_not_name_in_expression(write_spec):
     from engine.spec.load import check_file
     _, problems = check_file(write_spec(HEAD + textwrap.dedent(FOR_EACH.replace("pulse in pulses", "pulses"))))
     assert any(problem.path == ("steps", "details", "for each") for problem in problems)
+
+
+# ------------------------------------------------------------------------------------ a vendor's rate limit
+
+RATE_LIMITED = """
+steps:
+  check:
+    url: "/ip/{{ observable.value }}"
+deliberate:
+  steps: [check]
+  verdicts:
+    - observable: "{{ observable }}"
+      disposition: 5
+      valid_time: {}
+"""
+
+
+def rate_limited_relay(write_spec, calls: int, seconds: int):
+    head = HEAD.replace("http:\n", f"http:\n  rate_limit: {{calls: {calls}, seconds: {seconds}}}\n", 1)
+    spec = load_spec(write_spec(head + RATE_LIMITED))
+    vendor = StandInVendor([Route("/v1/ip/", json_answer({}), prefix=True)]).start()
+    return RelayUnderTest({"acme": spec}, {"acme": vendor.origin}), vendor
+
+
+def test_calls_wait_for_the_vendors_rate_limit(write_spec):
+    """2 calls a second, 5 observables: calls start at 0, 0, 1, 1 and 2 s (the clock is the test's)."""
+    relay, vendor = rate_limited_relay(write_spec, calls=2, seconds=1)
+    started = relay.clock.now()
+    try:
+        answer = relay.post("/acme/deliberate/observables",
+                            [{"type": "ip", "value": f"192.0.2.{n}"} for n in range(1, 6)], {"key": "k"}).get_json()
+    finally:
+        vendor.stop()
+    assert answer["data"]["verdicts"]["count"] == 5 and "errors" not in answer
+    assert len(vendor.received) == 5
+    assert (relay.clock.now() - started).total_seconds() == 2
+
+
+def test_a_rate_limit_the_budget_cannot_wait_for_ends_the_request_in_time(write_spec):
+    relay, vendor = rate_limited_relay(write_spec, calls=1, seconds=60)  # the budget is 20 s
+    try:
+        answer = relay.post("/acme/deliberate/observables",
+                            [{"type": "ip", "value": f"192.0.2.{n}"} for n in range(1, 4)], {"key": "k"}).get_json()
+    finally:
+        vendor.stop()
+    assert len(vendor.received) == 1 and answer["data"]["verdicts"]["count"] == 1
+    assert answer["errors"][0]["code"] == "timeout"
+    assert answer["errors"][0]["message"].startswith("No answer from Acme in time for 2 of 3 observables")

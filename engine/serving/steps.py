@@ -95,9 +95,12 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
     http = work.spec.http
     request = build_request(step, scope, work)
     timeout = step.timeout or http.timeout
+    if work.budget is not None and not work.budget.allows_a_call():
+        raise OutOfTime()
+    limit = work.client.rate_limit
+    if limit is not None and not limit.wait_for_a_slot(work.runtime.clock, work.budget):
+        raise OutOfTime()  # the vendor's rate limit leaves no slot within the request's budget
     if work.budget is not None:
-        if not work.budget.allows_a_call():
-            raise OutOfTime()
         timeout = work.budget.call_timeout(timeout)
     result = work.client.send(request, timeout)
     if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \

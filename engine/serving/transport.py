@@ -35,6 +35,9 @@ from urllib3.exceptions import NewConnectionError
 from engine.serving.addresses import FORBIDDEN, PRIVATE, address_kind
 
 
+MAX_CONCURRENCY = 50  # a spec's `concurrency` at most: connections kept open to one host
+
+
 class AddressRefused(NewConnectionError):
     """The vendor's host resolves to an address the relay does not reach."""
 
@@ -235,7 +238,7 @@ def new_session(environ=None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True  # never off
-    adapter = GuardedAdapter()
+    adapter = GuardedAdapter(pool_connections=16, pool_maxsize=MAX_CONCURRENCY)  # keep-alive for every worker
     proxies = {name.lower(): value for name, value in environ.items() if name.lower().endswith("_proxy") and value}
     session.proxies = {scheme: proxies[f"{scheme}_proxy"] for scheme in ("http", "https") if f"{scheme}_proxy" in proxies}
     adapter.no_proxy = tuple(host.strip().lstrip("*").lstrip(".").lower()

@@ -27,6 +27,7 @@ class HttpChecks:
             base_url=http["base_url"].rstrip("/"), base_template=base_template,
             other_origins=tuple(origin_of(o) for o in http.get("other_origins", ())),
             timeout=float(http.get("timeout", 10)),
+            rate_limit=(http["rate_limit"]["calls"], float(http["rate_limit"]["seconds"])) if "rate_limit" in http else None,
             headers=self.pairs(http.get("headers", {}), path + ("headers",), REQUEST_NAMES),
             auth_headers=self.pairs(auth.get("headers", {}), path + ("auth", "headers"), REQUEST_NAMES),
             auth_query=self.pairs(auth.get("query", {}), path + ("auth", "query"), REQUEST_NAMES),

@@ -22,7 +22,7 @@ from engine.spec.check_steps import StepChecks
 from engine.spec.check_tables import TableChecks
 from engine.spec.checker import REQUEST_NAMES, Checker
 from engine.spec.model import ENDPOINT_OUTPUTS, Credential, Setting, Spec
-from engine.spec.source import Document
+from engine.spec.document import Document
 
 
 class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, TableChecks, ExampleChecks):
@@ -65,7 +65,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
             name=data["name"], title=data["title"], version=str(data["version"]), file=self.document.file,
             description=data.get("description", ""), links=tuple((l["label"], l["url"]) for l in data.get("links", ())),
             credentials=credentials, settings=settings, observable_types=frozenset(data["observable_types"]),
-            ctim_schema_version=data.get("ctim_schema_version"), concurrency=data.get("concurrency", 4),
+            ctim_schema_version=data.get("ctim_schema_version"), concurrency=data.get("concurrency", 20),
             http=http, steps=MappingProxyType(steps), tables=MappingProxyType(dict(data.get("tables", {}))),
             input_code=input_section.get("code", "invalid argument"),
             input_type=error_type(input_section.get("type", "fatal")),

@@ -145,6 +145,7 @@ class HttpConfig:
     errors: tuple = ()
     allow_plain_http: bool = False
     private_network: bool = False  # the spec's half of reaching a private address (the operator has the other)
+    rate_limit: tuple | None = None  # (calls, seconds): at most so many calls start within any such window
 
     @property
     def origin(self) -> str:
@@ -230,7 +231,7 @@ class Spec:
     settings: tuple = ()
     observable_types: frozenset = frozenset()
     ctim_schema_version: str | None = None
-    concurrency: int = 4
+    concurrency: int = 20
     http: HttpConfig | None = None
     steps: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     tables: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
