@@ -2,8 +2,9 @@
 
 The package follows the data's way through it:
 
-    spec/       loading a vendor file: source (YAML with positions) -> load (schema check)
-                -> compiler (semantic checks, compiled expressions) -> model (frozen Spec)
+    spec/       loading a vendor file: load (a folder, a cache) -> pipeline: source (YAML with
+                positions) -> schema check -> compiler (semantic checks, compiled expressions)
+                -> model (frozen Spec); cache keeps compiled specs between starts
     language/   the expression language: expressions and templates, functions, CTIM mappings
     serving/    serving a relay request: app (routes) -> auth -> observables -> flows
                 (steps via vendor_http, outcomes, readers; mappings) -> envelope

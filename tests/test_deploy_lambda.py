@@ -202,7 +202,7 @@ def test_the_artefact_holds_the_catalogue_the_schema_and_the_entry_points(artefa
         assert (artefact.task / entry).is_file(), entry
     assert load_specs(artefact.task / "vendors").keys() == load_specs(ROOT / "vendors").keys()
     # Neither project clutter nor what the Lambda runtime already has
-    for absent in ("tests", "docs", "aws", ".ci", ".git", ".venv", ".venv-deploy", "zappa_settings.json",
+    for absent in ("tests", "docs", "aws", ".ci", ".git", ".venv", ".venv-deploy", "zappa_settings.json", "benchmarks", "bench",
                    "boto3", "botocore", "s3transfer", "troposphere"):
         assert not (artefact.task / absent).exists(), absent
 
@@ -279,7 +279,8 @@ class Context:  # the few attributes of Lambda's context object that Zappa reads
 
 answers = [handler.lambda_handler(event, Context()) for event in json.load(sys.stdin)]
 print("ANSWERS " + json.dumps({"answers": answers, "import_seconds": imported - started,
-                                "seconds": time.perf_counter() - started}))
+                                "seconds": time.perf_counter() - started,
+                                "compiled_specs": "engine.spec.pipeline" in sys.modules}))
 """
 
 
@@ -383,7 +384,16 @@ def dev_answers(artefact, abuseipdb_stand_in, scratch):
     result = invoke(artefact, events, lambda_environment("dev", abuseipdb_stand_in), scratch)
     print(f"\nhandler: import {result['import_seconds'] * 1000:.0f} ms, "
           f"import and {len(events)} requests {result['seconds'] * 1000:.0f} ms")
-    return {"v1": result["answers"][:6], "v2": result["answers"][6:], "log": result["log"]}
+    return {"v1": result["answers"][:6], "v2": result["answers"][6:], "log": result["log"],
+            "compiled_specs": result["compiled_specs"]}
+
+
+def test_the_artefact_starts_from_its_packed_spec_cache(artefact, dev_answers):
+    """The build compiled every spec into spec-cache/ (RELAY_SPEC_CACHE): the function reads them
+    back instead of parsing and compiling the catalogue on every cold start."""
+    packed = sorted(path.name.rsplit("-", 1)[0] for path in (artefact.task / "spec-cache").glob("*.pickle"))
+    assert packed == sorted(path.stem for path in (ROOT / "vendors").glob("*.yaml"))
+    assert dev_answers["compiled_specs"] is False  # no spec was compiled: the pipeline was never imported
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])

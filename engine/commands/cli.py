@@ -125,11 +125,11 @@ def _specs(folder: str | None, needed=()) -> dict:
 def cmd_serve(args) -> int:
     from werkzeug.serving import run_simple
 
-    from engine.serving.app import create_app
+    from engine.serving.app import create_app, spec_cache
     from engine.serving.config import RelayConfig
     from engine.spec.load import load_catalogue
     config = RelayConfig.from_environ()
-    catalogue = load_catalogue(specs_folder(args.vendors))
+    catalogue = load_catalogue(specs_folder(args.vendors), spec_cache(config))
     app = create_app(catalogue.specs, config, broken=catalogue.broken)
     print(serving_summary(config, catalogue.specs, f"http://{args.host}:{args.port}", catalogue.broken), flush=True)
     run_simple(args.host, args.port, app, threaded=True)

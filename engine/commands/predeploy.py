@@ -1,5 +1,7 @@
 """Zappa's `prebuild_script` (zappa_settings.json): `zappa package`, `deploy` and `update` lint the
-catalogue first, and stop before building when a spec has errors.
+catalogue first, and stop before building when a spec has errors; then they compile every spec
+into a fresh `spec-cache/`, packed with the project, which the function reads at start
+(RELAY_SPEC_CACHE) instead of compiling the catalogue on every cold start.
 
 A relay started with a broken spec still serves the others (the broken vendor answers
 `misconfigured module`), but shipping one is never what the deployer meant: it is refused here,
@@ -7,8 +9,11 @@ where the deployer sees why.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
+
+SPEC_CACHE = "spec-cache"  # the folder zappa_settings.json's RELAY_SPEC_CACHE names
 
 
 def lint_before_build(folder: str = "vendors") -> None:
@@ -23,3 +28,13 @@ def lint_before_build(folder: str = "vendors") -> None:
         raise ClickException(f"relay lint found {len(report.errors)} error(s) in {folder}/: "
                              "fix them before deploying (nothing was built)")
     print(f"relay lint: {folder}/ is clean")
+    fill_spec_cache(folder, SPEC_CACHE)
+
+
+def fill_spec_cache(folder: str, cache: str) -> None:
+    """A new cache, made by this Python from these specs: whatever was there is not packed."""
+    from engine.spec.cache import SpecCache
+    from engine.spec.load import load_catalogue
+    shutil.rmtree(cache, ignore_errors=True)
+    catalogue = load_catalogue(folder, SpecCache(cache))
+    print(f"spec cache: {len(catalogue.specs)} specs compiled into {cache}/ for Python {sys.version.split()[0]}")

@@ -28,6 +28,7 @@ from engine.serving.flows import Work, run_endpoint, run_health
 from engine.spec.load import load_catalogue
 from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
+from engine.serving.ratelimit import RateLimit
 from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, run_trigger, validate_trigger
 from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
@@ -68,7 +69,8 @@ class Relay:
         self.authenticator = authenticator
         self.clients = {name: VendorClient(runtime.session, config.upstream_for(name),
                                            private_ok=spec.http is not None and spec.http.private_network
-                                           and config.may_reach_private(name))
+                                           and config.may_reach_private(name),
+                                           rate_limit=rate_limit_of(spec))
                         for name, spec in specs.items()}
 
     # -- the relay routes -------------------------------------------------------------------
@@ -124,10 +126,23 @@ class Relay:
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
         return Work(spec, self.clients[spec.name], self.runtime, credentials, settings, budget=g.budget)
 
-    def redacted(self, body: dict) -> dict:
-        """The answer without the request's credentials or SECRET_KEY, in any spelling: a vendor
-        may echo its key (an error page quoting the URL), a template may upper-case or encode it."""
-        return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).value(body)
+    def answer_text(self, body: dict) -> str:
+        """The answer as JSON without the request's credentials or SECRET_KEY, in any spelling: a
+        vendor may echo its key (an error page quoting the URL), a template may upper-case or encode it."""
+        return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).json_text(body)
+
+
+def spec_cache(config: RelayConfig):
+    if not config.spec_cache:
+        return None
+    from engine.spec.cache import SpecCache
+    return SpecCache(config.spec_cache)
+
+
+def rate_limit_of(spec: Spec) -> RateLimit | None:
+    if spec.http is None or spec.http.rate_limit is None:
+        return None
+    return RateLimit(*spec.http.rate_limit)
 
 
 def request_json():
@@ -208,7 +223,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     config = config or RelayConfig.from_environ()
     runtime = runtime or Runtime()
     if specs is None:
-        catalogue = load_catalogue(config.vendors_dir)
+        catalogue = load_catalogue(config.vendors_dir, spec_cache(config))
         specs, broken = catalogue.specs, catalogue.broken
     broken = dict(broken or {})
     for name, problems in broken.items():  # said once, at start: each request then says it in short
@@ -246,7 +261,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             return framework_error(_not_found())
         if route not in ("version", "watchdog", "trigger"):  # a trigger's data is its status
             body = with_data_as_spec_says(body, spec)
-        return Response(json.dumps(relay.redacted(body)), status=200, mimetype="application/json")
+        return Response(relay.answer_text(body), status=200, mimetype="application/json")
 
     for route, (method, path) in RELAY_ROUTES.items():
         app.add_url_rule(f"/<vendor>{path}", f"{route}-vendor", lambda vendor, route=route: serve(route, vendor),

@@ -44,6 +44,7 @@ class RelayConfig:
     upstreams: dict = field(default_factory=dict)
     private_vendors: frozenset = frozenset()
     request_budget: float = DEFAULT_REQUEST_BUDGET
+    spec_cache: str | None = None  # a folder of compiled specs (spec/cache.py), when the operator names one
 
     def __post_init__(self):
         if self.auth_mode not in ("hs256", "jwks"):
@@ -72,6 +73,7 @@ class RelayConfig:
             vendors_dir=environ.get("RELAY_VENDORS_DIR") or default_vendors_dir(), upstreams=upstreams,
             private_vendors=frozenset(_names(environ.get("RELAY_PRIVATE_VENDORS", ""))),
             request_budget=_seconds(environ, "RELAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET),
+            spec_cache=environ.get("RELAY_SPEC_CACHE") or None,
         )
 
     def upstream_for(self, vendor: str) -> str | None:

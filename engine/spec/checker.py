@@ -13,7 +13,7 @@ import re
 from engine.language.expressions import Expression, ExpressionSyntaxError, Template
 from engine.language.functions import ExpressionFailure, RelayFunctions, parse_duration
 from engine.errors import SpecError
-from engine.spec.source import Document
+from engine.spec.document import Document
 
 # What every relay-side expression sees: the observable, and all the request's (for a batch call).
 REQUEST_NAMES = frozenset({"observable", "observables", "settings", "credentials", "params"})  # params: a trigger's

@@ -12,48 +12,15 @@ located SpecError, never a traceback. libyaml's C parser is used when PyYAML has
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import yaml
 
 from engine.errors import SpecError
+from engine.spec.document import Document
 
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_DEPTH = 64  # nested mappings and lists; real specs use about 12
 MAX_VALUES = 100_000  # values once aliases are expanded; real specs have a few thousand
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass
-class Document:
-    file: str
-    data: object
-    marks: dict = field(default_factory=dict)  # path tuple -> (line, column), 1-based
-    key_marks: dict = field(default_factory=dict)  # path tuple -> (line, column) of the key itself
-    # path tuple -> (line, column) of a scalar's first character, for scalars written on one line
-    # whose text is exactly the value (no escapes, no folding): there `offset` maps to a column.
-    text_starts: dict = field(default_factory=dict)
-
-    def where(self, path: tuple, *, key: bool = False, offset: int | None = None) -> tuple[int, int]:
-        """The closest known position for `path` (walking up to a parent when needed); `offset`
-        points at a character inside the value when the scalar's text allows it."""
-        if offset is not None and tuple(path) in self.text_starts:
-            line, column = self.text_starts[tuple(path)]
-            return line, column + offset
-        table = self.key_marks if key else self.marks
-        probe = tuple(path)
-        while probe:
-            if probe in table:
-                return table[probe]
-            if probe in self.marks:
-                return self.marks[probe]
-            probe = probe[:-1]
-        return self.marks.get((), (1, 1))
-
-    def error(self, path: tuple, message: str, hint: str = "", *, key: bool = False,
-              severity: str = "error", offset: int | None = None) -> SpecError:
-        line, column = self.where(path, key=key, offset=offset)
-        return SpecError(message, self.file, line, column, tuple(path), hint, severity)
 
 
 class _Builder(yaml.constructor.SafeConstructor):
