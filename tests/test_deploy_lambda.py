@@ -396,6 +396,16 @@ def test_the_artefact_starts_from_its_packed_spec_cache(artefact, dev_answers):
     assert dev_answers["compiled_specs"] is False  # no spec was compiled: the pipeline was never imported
 
 
+def test_on_lambda_each_request_logs_a_json_line_with_cloudwatch_metrics(dev_answers):
+    lines = [json.loads(line) for line in dev_answers["log"].splitlines() if line.startswith('{"type":"relay-request"')]
+    observed = [line for line in lines if line["route"] == "observe"]
+    assert len(lines) >= 8 and len(observed) == 2  # every relay request of the two APIs' events
+    for line in observed:
+        assert line["vendor"] == "abuseipdb" and line["outcome"] == "ok" and line["VendorCalls"] >= 1
+        assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["vendor", "route"]]
+    assert VENDOR_KEY not in dev_answers["log"] and SECRET_KEY not in dev_answers["log"]
+
+
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_the_artefact_answers_health(dev_answers, api):
     assert body_of(dev_answers[api][0]) == {"data": {"status": "ok"}}

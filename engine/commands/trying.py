@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from engine.serving.answercache import cache_for
 from engine.serving.auth import required_credentials
 from engine.ctim import validate_observe_data, validate_refer_data
 from engine.serving.envelope import endpoint_answer, errors_only
@@ -143,6 +144,7 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         raise TryError(f"{vendor} does not answer for {observable.type!r}; it knows: "
                        f"{', '.join(sorted(spec.observable_types))}")
     runtime, client, stop, case_claims, ledger = _vendor_for(spec, replay)
+    client.answers = cache_for(spec, runtime.clock)  # one request: its cached steps show as misses
     claims = claims if claims is not None else case_claims
     reads_token = spec.reads_token(endpoint)
     if claims is None and reads_token:
@@ -266,8 +268,11 @@ def call_json(call) -> dict:
                     "body_preview": text[:PREVIEW_CHARS] + ("..." if len(text) > PREVIEW_CHARS else "")}
     else:
         response = {"fault": call.result.kind, "message": call.result.message}
-    return {"step": call.step, "request": request, "response": response, "outcome": call.outcome,
-            "value": call.value, "error": call.error.to_json() if call.error else None}
+    found = {"step": call.step, "request": request, "response": response, "outcome": call.outcome,
+             "value": call.value, "error": call.error.to_json() if call.error else None}
+    if call.cache:
+        found["cache"] = call.cache  # the step keeps its answers: a hit is no call to the vendor
+    return found
 
 
 class Painter:
@@ -287,7 +292,8 @@ def render_text(trace: Trace, paint: Painter) -> str:
     lines = [paint("title", f"{trace.vendor} /{trace.endpoint}{asked}  (answers from {source})")]
     for step in data["steps"]:
         request, response = step["request"], step["response"]
-        lines += ["", paint("step", f"step {step['step']}") + f"  {request['method']} {request['url']}"]
+        cache = f"  (cache {step['cache']})" if step.get("cache") else ""
+        lines += ["", paint("step", f"step {step['step']}") + f"  {request['method']} {request['url']}{cache}"]
         for name, value in request["headers"].items():
             lines.append(f"  {paint('key', name)}: {value}")
         for part in ("json", "form"):

@@ -14,10 +14,13 @@ all of it (data, codes, messages) in every spelling, whatever a vendor echoed or
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from engine.serving.answercache import cache_for
 from engine.serving.auth import Authenticator, JwksCache, fetch_jwks_over_https, required_credentials
 from engine.serving.budget import Budget, client_socket_watch
 from engine.serving.config import RelayConfig
@@ -29,6 +32,7 @@ from engine.spec.load import load_catalogue
 from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
                           validate_observables)
 from engine.serving.ratelimit import RateLimit
+from engine.serving.requestlog import RequestLog
 from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, run_trigger, validate_trigger
 from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
@@ -70,7 +74,8 @@ class Relay:
         self.clients = {name: VendorClient(runtime.session, config.upstream_for(name),
                                            private_ok=spec.http is not None and spec.http.private_network
                                            and config.may_reach_private(name),
-                                           rate_limit=rate_limit_of(spec))
+                                           rate_limit=rate_limit_of(spec),
+                                           answers=cache_for(spec, runtime.clock, config.answer_cache_bytes))
                         for name, spec in specs.items()}
 
     # -- the relay routes -------------------------------------------------------------------
@@ -103,7 +108,7 @@ class Relay:
             observables = validate_observables(request_json())
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
-        observables = supported_observables(observables, spec.observable_types)
+        observables = g.observables = supported_observables(observables, spec.observable_types)
         if not observables:  # nothing to look up: most relays answer before reading the token
             return {"data": empty}
         work = work or self.work(spec, audience, route)
@@ -115,6 +120,7 @@ class Relay:
             asked = validate_trigger(request_json())
         except InvalidInput as problem:
             return errors_only([input_error(spec, problem)])
+        g.observables = [asked.observable]
         return run_trigger(work or self.work(spec, audience, "trigger"), asked)
 
     def work(self, spec: Spec, audience: str, route: str) -> Work:
@@ -124,7 +130,8 @@ class Relay:
         credentials = required_credentials(claims, spec) if reads_token else {}
         g.secrets_in_flight = SECRETS_OUT_OF_LOGS.add(credentials.values())  # until the request ends
         settings = {setting.name: setting.read(claims) for setting in spec.settings}
-        return Work(spec, self.clients[spec.name], self.runtime, credentials, settings, budget=g.budget)
+        g.work = Work(spec, self.clients[spec.name], self.runtime, credentials, settings, budget=g.budget)
+        return g.work
 
     def answer_text(self, body: dict) -> str:
         """The answer as JSON without the request's credentials or SECRET_KEY, in any spelling: a
@@ -137,6 +144,12 @@ def spec_cache(config: RelayConfig):
         return None
     from engine.spec.cache import SpecCache
     return SpecCache(config.spec_cache)
+
+
+def request_id(environ: dict) -> str:
+    """Lambda's request id (the one in its own log lines and in `zappa tail`), else a new one."""
+    context = environ.get("lambda.context")
+    return getattr(context, "aws_request_id", None) or uuid.uuid4().hex
 
 
 def rate_limit_of(spec: Spec) -> RateLimit | None:
@@ -217,7 +230,8 @@ class QueryForgetting:
 
 
 def create_app(specs: dict | None = None, config: RelayConfig | None = None, runtime: Runtime | None = None,
-               authenticator: Authenticator | None = None, broken: dict | None = None) -> Flask:
+               authenticator: Authenticator | None = None, broken: dict | None = None,
+               request_log: RequestLog | None = None) -> Flask:
     """`specs` by name (default: the catalogue in config.vendors_dir); `broken`: the problems, by
     vendor name, of specs that do not load, whose routes answer that the module is misconfigured."""
     config = config or RelayConfig.from_environ()
@@ -232,6 +246,8 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     if config.root_vendor and config.root_vendor not in specs and config.root_vendor not in broken:
         raise ValueError(f"RELAY_VENDOR={config.root_vendor!r}, but there is no vendors/{config.root_vendor}.yaml")
     relay = Relay(specs, config, runtime, authenticator or build_authenticator(config, runtime))
+    if request_log is None and config.request_log:
+        request_log = RequestLog(observables=config.log_observables, metrics=config.metrics)
 
     SECRETS_OUT_OF_LOGS.install().add([config.secret_key])
     REQUEST_LINES_WITHOUT_QUERY.install()
@@ -243,10 +259,19 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     app.config["RELAY"] = relay
 
     def serve(route: str, vendor: str | None):
+        started = time.perf_counter()
+        answer = answer_of(route, vendor)
+        if request_log is not None and g.get("answered") is not None:
+            request_log.emit(g.answered, route, request_id(request.environ), (time.perf_counter() - started) * 1000,
+                             g.answered_body, g.get("observables", ()), getattr(g.get("work"), "calls", ()))
+        return answer
+
+    def answer_of(route: str, vendor: str | None):
         name = vendor or config.root_vendor or ""
         spec = relay.specs.get(name)
         if spec is None and name in broken:
-            return Response(json.dumps(errors_only([misconfigured(name)])), status=200, mimetype="application/json")
+            g.answered, g.answered_body = name, errors_only([misconfigured(name)])
+            return Response(json.dumps(g.answered_body), status=200, mimetype="application/json")
         if spec is None:
             return framework_error(_not_found())
         g.budget = Budget(config.request_budget, runtime.clock, client_socket_watch(request.environ))
@@ -261,6 +286,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             return framework_error(_not_found())
         if route not in ("version", "watchdog", "trigger"):  # a trigger's data is its status
             body = with_data_as_spec_says(body, spec)
+        g.answered, g.answered_body = spec.name, body
         return Response(relay.answer_text(body), status=200, mimetype="application/json")
 
     for route, (method, path) in RELAY_ROUTES.items():

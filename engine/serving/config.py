@@ -45,6 +45,10 @@ class RelayConfig:
     private_vendors: frozenset = frozenset()
     request_budget: float = DEFAULT_REQUEST_BUDGET
     spec_cache: str | None = None  # a folder of compiled specs (spec/cache.py), when the operator names one
+    request_log: bool = False  # one JSON line per request on stdout (requestlog.py); on when served
+    log_observables: bool = False  # and the observables' values in it
+    metrics: bool = False  # CloudWatch metrics in those lines (Embedded Metric Format): on Lambda
+    answer_cache_bytes: int = 32 * 1024 * 1024  # vendor answers kept by steps that ask (answercache.py)
 
     def __post_init__(self):
         if self.auth_mode not in ("hs256", "jwks"):
@@ -72,8 +76,12 @@ class RelayConfig:
             audience=environ.get("RELAY_AUDIENCE") or None, root_vendor=environ.get("RELAY_VENDOR") or None,
             vendors_dir=environ.get("RELAY_VENDORS_DIR") or default_vendors_dir(), upstreams=upstreams,
             private_vendors=frozenset(_names(environ.get("RELAY_PRIVATE_VENDORS", ""))),
-            request_budget=_seconds(environ, "RELAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET),
+            request_budget=_number(environ, "RELAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET, "seconds"),
             spec_cache=environ.get("RELAY_SPEC_CACHE") or None,
+            request_log=_switch(environ, "RELAY_REQUEST_LOG", True),
+            log_observables=_switch(environ, "RELAY_LOG_OBSERVABLES", False),
+            metrics=_switch(environ, "RELAY_METRICS", bool(environ.get("AWS_LAMBDA_FUNCTION_NAME"))),
+            answer_cache_bytes=int(_number(environ, "RELAY_ANSWER_CACHE_MB", 32, "MiB") * 1024 * 1024),
         )
 
     def upstream_for(self, vendor: str) -> str | None:
@@ -94,14 +102,28 @@ def _names(text: str) -> tuple:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def _seconds(environ, name: str, default: float) -> float:
+def _switch(environ, name: str, default: bool) -> bool:
+    text = (environ.get(name) or "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} is {text!r}: give true or false")
+
+
+def _number(environ, name: str, default: float, unit: str) -> float:
     text = (environ.get(name) or "").strip()
     if not text:
         return default
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        raise ConfigError(f"{name} is {text!r}: give a number of seconds") from None
+        raise ConfigError(f"{name} is {text!r}: give a number of {unit}") from None
+    if number < 0:
+        raise ConfigError(f"{name} is {text!r}: give a number of {unit}, 0 or more")
+    return number
 
 
 def default_vendors_dir() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -23,6 +24,7 @@ from engine.errors import AUTH_FAILED, RelayError
 from engine.language.expressions import EvaluationError, Scope, Template, render_value
 from engine.language.functions import to_text
 from engine.language.mapping import truthy
+from engine.serving.answercache import answer_key
 from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.outcomes import decide
 from engine.serving.readers import UnreadableBody, read_body
@@ -43,6 +45,8 @@ class Call:
     outcome: str = ""  # accept, skip, skip step or error
     value: object = None  # the step's value, when accepted
     error: RelayError | None = None
+    ms: float = 0.0  # how long the exchange took
+    cache: str = ""  # "hit" (answered from the vendor-answer cache) or "miss", for steps that keep answers
 
 
 def run_steps(steps, scope: Scope, work, warnings: list) -> Scope:
@@ -95,18 +99,26 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
     http = work.spec.http
     request = build_request(step, scope, work)
     timeout = step.timeout or http.timeout
-    if work.budget is not None and not work.budget.allows_a_call():
-        raise OutOfTime()
-    limit = work.client.rate_limit
-    if limit is not None and not limit.wait_for_a_slot(work.runtime.clock, work.budget):
-        raise OutOfTime()  # the vendor's rate limit leaves no slot within the request's budget
-    if work.budget is not None:
-        timeout = work.budget.call_timeout(timeout)
-    result = work.client.send(request, timeout)
-    if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
-            and timeout < (step.timeout or http.timeout) and work.budget.spent():
-        raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
-    call = Call(step.name, request, result)
+    answers = work.client.answers if step.cache_seconds else None
+    key = answer_key(request) if answers is not None else None
+    kept = answers.get(key) if answers is not None else None
+    started = time.perf_counter()
+    if kept is not None:
+        result = kept
+    else:
+        if work.budget is not None and not work.budget.allows_a_call():
+            raise OutOfTime()
+        limit = work.client.rate_limit
+        if limit is not None and not limit.wait_for_a_slot(work.runtime.clock, work.budget):
+            raise OutOfTime()  # the vendor's rate limit leaves no slot within the request's budget
+        if work.budget is not None:
+            timeout = work.budget.call_timeout(timeout)
+        result = work.client.send(request, timeout)
+        if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
+                and timeout < (step.timeout or http.timeout) and work.budget.spent():
+            raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
+    call = Call(step.name, request, result, ms=(time.perf_counter() - started) * 1000,
+                cache="" if answers is None else "hit" if kept is not None else "miss")
     work.calls.append(call)
     outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
     call.outcome, call.error = outcome.kind, outcome.error
@@ -120,6 +132,8 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
             return SKIPPED, scope
         raise StepFailed(outcome.error)
     assert isinstance(result, VendorAnswer)
+    if key is not None and kept is None:
+        answers.put(key, result, step.cache_seconds)  # accepted: kept for the step's time to live
     try:
         body = read_body(step.read, result)
     except UnreadableBody as problem:

@@ -83,12 +83,13 @@ class VendorClient:
     the operator allows it); an upstream override is the operator's own choice of address."""
 
     def __init__(self, session: requests.Session, upstream: str | None = None,
-                 max_body_bytes: int = MAX_BODY_BYTES, private_ok: bool = False, rate_limit=None):
+                 max_body_bytes: int = MAX_BODY_BYTES, private_ok: bool = False, rate_limit=None, answers=None):
         self.session = session
         self.upstream = upstream.rstrip("/") if upstream else None
         self.max_body_bytes = max_body_bytes
         self.private_ok = private_ok or self.upstream is not None
         self.rate_limit = rate_limit  # ratelimit.RateLimit, shared by the requests this process serves
+        self.answers = answers  # answercache.AnswerCache, when a step of the spec keeps answers
 
     def send(self, request: VendorRequest, timeout: float) -> VendorAnswer | VendorFault:
         deadline = time.monotonic() + timeout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from engine.language.expressions import Template
+from engine.language.functions import parse_duration
 from engine.spec.checker import PAGE_NAMES, REQUEST_NAMES, RESERVED_NAMES, RESPONSE_NAMES, root_names
 from engine.spec.model import HtmlTableReader, Pages, Step, origin_of
 
@@ -49,11 +50,21 @@ class StepChecks:
             json=self.json_body(step.get("json"), path + ("json",), names),
             form=self.pairs(step["form"], path + ("form",), names) if "form" in step else None,
             use_auth=step.get("auth", True), timeout=step.get("timeout"), read=read,
+            cache_seconds=self.cache_seconds(step.get("cache"), path + ("cache",)),
             result=self.expression(step["result"], path + ("result",), answered) if "result" in step else None,
             pages=None if pages is None else Pages(self.expression(pages["while"], path + ("pages", "while"), answered),
                                                    pages["max"]),
             errors=self.error_rules(step.get("errors", ()), path + ("errors",), names), path=path,
         )
+
+    def cache_seconds(self, written: str | None, path: tuple) -> float | None:
+        if written is None:
+            return None
+        seconds = parse_duration(written).span.total_seconds()
+        if seconds <= 0:
+            self.error(path, f"{written!r} keeps nothing", "give a time to live, e.g. PT10M or P1D")
+            return None
+        return seconds
 
     def json_body(self, value, path: tuple, names: frozenset):
         if isinstance(value, dict):

@@ -121,6 +121,7 @@ class Step:
     form: tuple | None = None
     use_auth: bool = True
     timeout: float | None = None
+    cache_seconds: float | None = None  # keep accepted answers this long (answercache.py)
     read: object = "json"  # "json", "ndjson", "text" or HtmlTableReader
     result: Expression | None = None
     pages: Pages | None = None

@@ -128,6 +128,8 @@ PATTERN_MEANINGS = {
     "^[A-Za-z_][A-Za-z0-9_]*$": NAME_RULE,
     "^[1-5]xx$": "a status class such as 4xx or 5xx",
     "^\\s*[A-Za-z_][A-Za-z0-9_]*\\s+in\\s+\\S": "`NAME in EXPRESSION`",
+    "^P(?:\\d+D)?(?:T(?:\\d+H)?(?:\\d+M)?(?:\\d+S)?)?$":
+        "a duration in days, hours, minutes and seconds (PT10M, P1D: a month has no fixed length)",
 }
 BOUNDS = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
           "exclusiveMaximum": "less than"}
