@@ -207,6 +207,23 @@ def test_the_artefact_holds_the_catalogue_the_schema_and_the_entry_points(artefa
         assert not (artefact.task / absent).exists(), absent
 
 
+def test_the_artefact_carries_nothing_of_the_build_machine(artefact):
+    """No editable-install finder or .pth (an absolute path of the deployer's checkout), no bytecode
+    of another Python, and no build path in the relay's own files or its packed spec cache."""
+    with zipfile.ZipFile(artefact.zip_path) as archive:
+        names = archive.namelist()
+        ours = [name for name in names if name.split("/")[0] in ("engine", "vendors", "spec-cache")
+                or name in ("handler.py", "zappa_settings.py")]
+        for name in ours:
+            content = archive.read(name)
+            for path in (str(ROOT), str(artefact.task.parent.parent)):
+                assert path.encode() not in content, f"{name} holds the build path {path}"
+    assert not [name for name in names if "__editable__" in name or name.endswith(".pth")]
+    assert not [name for name in names if name.startswith("relay_engine-")]
+    tags = {re.search(r"\.(cpython-\d+)\.pyc$", name).group(1) for name in names if name.endswith(".pyc")}
+    assert tags <= {"cpython-" + artefact.built_for[6:].replace(".", "")}
+
+
 def test_the_artefact_carries_no_secret(artefact):
     settings = {}
     exec((artefact.task / "zappa_settings.py").read_text(), settings)  # Zappa's generated settings module

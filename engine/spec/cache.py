@@ -20,6 +20,7 @@ import os
 import pickle
 import sys
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -73,8 +74,8 @@ class SpecCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             entry = self.file_for(path, Path(path).read_bytes())
             handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(handle, "wb") as file:
-                pickle.dump(spec, file, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(handle, "wb") as file:  # what serving needs: the examples (paths of this machine) stay out
+                pickle.dump(replace(spec, examples=None), file, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, entry)  # readers see the whole file or none
         except OSError:
             return False
