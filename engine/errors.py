@@ -62,7 +62,7 @@ class SpecErrors(Exception):
 
 @dataclass(unsafe_hash=True)
 class RelayError(Exception):
-    """An error the relay reports to SecureX: serialises to `{"type", "code", "message"}`."""
+    """An error the relay reports to XDR: serialises to `{"type", "code", "message"}`."""
 
     code: str
     message: str = "Something went wrong."

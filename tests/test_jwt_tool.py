@@ -22,7 +22,7 @@ from engine.serving.app import create_app
 from engine.commands.cli import build_parser
 from engine.serving.config import RelayConfig
 from engine.commands.jwt_tool import (JwtToolError, Prompter, ask_claims, deployment_stage, lambda_console_link, module_url,
-                             read_claims_file, resolve_secret_key, run, securex_module_links)
+                             read_claims_file, resolve_secret_key, run)
 from engine.spec.load import load_spec, load_specs
 from engine.commands.standin import StandInVendor, routes_from_examples
 
@@ -185,22 +185,17 @@ def test_links_follow_the_stage_of_the_zappa_settings():
         deployment_stage(ROOT / "zappa_settings.json", "prod")
 
 
-def test_securex_links_are_the_module_creation_pages_of_the_three_regions():
-    assert securex_module_links("4c5e") == {
-        "us": "https://securex.us.security.cisco.com/settings/modules/available/4c5e/new",
-        "eu": "https://securex.eu.security.cisco.com/settings/modules/available/4c5e/new",
-        "apjc": "https://securex.apjc.security.cisco.com/settings/modules/available/4c5e/new"}
-    assert securex_module_links()["eu"] == "https://securex.eu.security.cisco.com/settings/modules/available"
-
-
-def test_the_text_output_shows_token_key_console_and_securex(abuseipdb):
+def test_the_text_output_shows_token_key_console_and_xdr(abuseipdb):
     out = io.StringIO()
-    run(parse("abuseipdb", "--secret-key", "kept-key-" + "x" * 30, "--module-type-id", "m1", "--url", MODULE_URL),
+    run(parse("abuseipdb", "--secret-key", "kept-key-" + "x" * 30, "--url", MODULE_URL),
         prompter=Typist("k", "").prompter(), environ={}, out=out)
     text = out.getvalue()
     assert "SECRET_KEY (the one given" in text and "kept-key-" in text
     assert "tr-relay-engine-dev/edit/environment-variables" in text
-    assert "https://securex.apjc.security.cisco.com/settings/modules/available/m1/new" in text
+    assert "Administration > Integrations" in text
+    for console in ("https://xdr.us.security.cisco.com", "https://xdr.eu.security.cisco.com",
+                    "https://xdr.apjc.security.cisco.com"):
+        assert console in text
 
 
 def test_an_unknown_vendor_is_a_usage_error(capsys):

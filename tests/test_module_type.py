@@ -7,19 +7,22 @@ RS256 with keys served from `custom_jwks_host`). The relay must accept those tok
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
 import jwt
+import pytest
 from jwt.algorithms import RSAAlgorithm
 
 from engine.serving.app import create_app
 from engine.serving.auth import DEFAULT_JWKS_HOSTS
 from engine.commands.cli import build_parser
 from engine.serving.config import RelayConfig
-from engine.spec.load import load_spec
+from engine.spec.load import check_file, load_spec
 from engine.commands.module_type import (JWKS_HOST_BY_REGION, capabilities, configuration_spec, hs256_properties,
                                 jwks_properties, module_type, run, supported_apis)
 from engine.serving.runtime import Runtime
@@ -30,6 +33,26 @@ from tests.support.tls import JwksServer, TestPki, new_rsa_key, trusting_session
 ROOT = Path(__file__).resolve().parent.parent
 URL = "https://a1b2c3.execute-api.us-east-1.amazonaws.com/dev/abuseipdb"
 SECRET = "module-type-test-secret-0123456789abcdef"
+STARTER_LIKE = """
+spec_version: 1
+name: acme
+title: Acme
+version: 1.0.0
+description: Looks up IP addresses in Acme.
+credentials:
+  key: {label: API key}
+observable_types: [ip]
+http:
+  base_url: https://api.acme.example
+refer:
+  token: none
+  references:
+    - id: "ref-acme-{{ observable.value }}"
+      title: Browse
+      description: Browse it on Acme
+      url: "https://acme.example/ip/{{ observable.value }}"
+      categories: [Browse, Acme]
+"""
 
 
 def parse(*argv):
@@ -61,6 +84,53 @@ def test_the_abuseipdb_module_type(abuseipdb):
     assert document["properties"] == {
         "url": URL, "supported-apis": ["health", "deliberate/observables", "observe/observables"],
         "auth-type": "configuration-token", "configuration-token-alg": "HS256", "configuration-token-key": SECRET}
+
+
+# What XDR's IROH API takes when a module type is created (NewModuleTypeParams, no other key).
+IROH_KEYS = {"title", "default_name", "short_description", "description", "tips", "external_references",
+             "configuration_spec", "capabilities", "properties", "logo", "logo_dark", "product_categories",
+             "flags", "app_link", "max_nb_instances", "enabled"}
+
+
+def test_every_vendor_makes_a_module_type_xdr_takes_without_engine_words():
+    for path in sorted((ROOT / "vendors").glob("*.yaml")):
+        document = module_type(load_spec(path), URL, hs256_properties(SECRET))
+        assert set(document) <= IROH_KEYS, path.name
+        shown = json.dumps({key: document[key] for key in ("short_description", "description", "tips")})
+        for internal in (r"vendors/", r"\.yaml\b", r"\bspecs?\b", r"relay engine", r"SecureX"):
+            assert not re.search(internal, shown), (path.name, internal)
+
+
+def test_the_spec_says_how_the_module_looks(write_spec, tmp_path):
+    logo = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><circle cx="4" cy="4" r="3"/></svg>'
+    (tmp_path / "acme.svg").write_bytes(logo)
+    spec = load_spec(write_spec(STARTER_LIKE + """
+module:
+  short_description: Acme reputation for IPs.
+  tips: "Find the key under **Settings > API** in Acme."
+  logo: acme.svg
+  product_categories: [threat-intel, edr]
+"""))
+    document = module_type(spec, URL, hs256_properties(SECRET))
+    assert document["short_description"] == "Acme reputation for IPs."
+    assert document["tips"] == "Find the key under **Settings > API** in Acme."
+    assert document["logo"] == "data:image/svg+xml;base64," + base64.b64encode(logo).decode()
+    assert document["product_categories"] == [{"id": "threat-intel", "description": "Threat Intelligence"},
+                                              {"id": "edr", "description": "Endpoint Detection and Response"}]
+
+
+@pytest.mark.parametrize(("module", "message"), [
+    ("module: {logo: ../outside.svg}", "../outside.svg is outside the spec's folder"),
+    ("module: {logo: missing.png}", "no such file: missing.png"),
+    ("module: {logo: big.png}", "big.png is 70000 bytes; a logo is at most 65536"),
+    ("module: {product_categories: [threat-intelligence]}", "'threat-intelligence' is not allowed here"),
+    ("module: {logo: acme.gif}", "expected text matching"),
+])
+def test_lint_checks_the_module_look(write_spec, tmp_path, module, message):
+    (tmp_path / "big.png").write_bytes(b"\x89PNG" + bytes(69996))
+    (tmp_path.parent / "outside.svg").write_text("<svg/>")
+    _, problems = check_file(write_spec(STARTER_LIKE + module + "\n"))
+    assert any(message in problem.message for problem in problems), [p.message for p in problems]
 
 
 def test_field_types_follow_the_declared_types(write_spec):

@@ -7,7 +7,7 @@
     relay try VENDOR TYPE VALUE [--endpoint E] [--replay FILE] [--record DIR] [--json]
     relay new NAME                                      write a commented starter spec
     relay jwt [VENDOR] [--claims FILE]                  mint an HS256 token and a SECRET_KEY
-    relay module-type VENDOR                            print the SecureX module type JSON
+    relay module-type VENDOR                            print the XDR module type JSON
 
 Exit codes: 0 success, 1 failure (lint errors, failed cases, a demo that got no data), 2 usage
 errors (bad arguments, missing files).
@@ -88,7 +88,7 @@ TOOL_COMMANDS = (
     ("try", "trying", "run one observable through a spec and show every step"),
     ("new", "starter", "write a commented starter spec"),
     ("jwt", "jwt_tool", "mint an HS256 token for a vendor (and a SECRET_KEY)"),
-    ("module-type", "module_type", "print the SecureX module type JSON of a vendor"),
+    ("module-type", "module_type", "print the XDR module type JSON of a vendor"),
 )
 
 

@@ -1,7 +1,7 @@
-"""Mint an HS256 token for a vendor's SecureX module, and a SECRET_KEY when none is given.
+"""Mint an HS256 token for a vendor's Cisco XDR module, and a SECRET_KEY when none is given.
 
     relay jwt [VENDOR] --url MODULE_URL [--claims FILE] [--secret-key KEY] [--days N | --no-expiry]
-              [--stage STAGE] [--settings FILE] [--module-type-id ID] [--vendors DIR] [--json]
+              [--stage STAGE] [--settings FILE] [--vendors DIR] [--json]
 
 The token's claims are what the vendor's spec declares: every credential and setting is asked for
 in turn (credentials of type api_key or password without echo on a terminal; an empty answer keeps
@@ -18,7 +18,8 @@ module's whole life, as Cisco's generator does; then only a new SECRET_KEY revok
 it every token of the deployment).
 
 Printed: the token, the key, the AWS console page where SECRET_KEY is set (from the stage in
-zappa_settings.json), the module's URL and the SecureX pages that create a module (one a region).
+zappa_settings.json), the module's URL and Cisco XDR's consoles (one a region), where the module is
+added under Administration > Integrations (SecureX, its predecessor, took the same tokens).
 Exit codes: 0 token printed, 2 usage errors (unknown vendor, unreadable claims, no answer).
 """
 from __future__ import annotations
@@ -34,10 +35,11 @@ from typing import Callable
 
 from engine.commands.tokens import mint_hs256, new_secret_key
 
-SECUREX_REGIONS = {
-    "us": "securex.us.security.cisco.com",
-    "eu": "securex.eu.security.cisco.com",
-    "apjc": "securex.apjc.security.cisco.com",
+# Cisco XDR's consoles, one a region: modules are added under Administration > Integrations.
+XDR_CONSOLES = {
+    "us": "https://xdr.us.security.cisco.com",
+    "eu": "https://xdr.eu.security.cisco.com",
+    "apjc": "https://xdr.apjc.security.cisco.com",
 }
 SECRET_TYPES = ("api_key", "password")
 DEFAULT_DAYS = 365
@@ -201,12 +203,6 @@ def expiry(days: int | None, now: float | None = None) -> int | None:
     return None if days is None else int((time.time() if now is None else now) + days * 86400)
 
 
-def securex_module_links(module_type_id: str | None = None) -> dict:
-    """Per region, the SecureX page that creates a module: of one module type, or the list of them."""
-    tail = f"settings/modules/available/{module_type_id}/new" if module_type_id else "settings/modules/available"
-    return {region: f"https://{host}/{tail}" for region, host in SECUREX_REGIONS.items()}
-
-
 def deployment_stage(settings_path, stage: str) -> dict | None:
     """The stage's settings from zappa_settings.json, `extends` resolved; None when there is no file."""
     try:
@@ -263,7 +259,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage (default: dev)")
     parser.add_argument("--settings", default="zappa_settings.json", metavar="FILE",
                         help="Zappa settings for the links (default: ./zappa_settings.json)")
-    parser.add_argument("--module-type-id", metavar="ID", help="link straight to this module type's creation page")
     parser.add_argument("--vendors", help="folder of vendor specs (default: ./vendors)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -300,7 +295,7 @@ def run(args, prompter: Prompter | None = None, environ=None, out=None) -> int:
         "function": function_name(stage, args.stage) if stage else None,
         "lambda_console": lambda_console_link(stage, args.stage) if stage else None,
         "module_url": audience.rstrip("/"),
-        "securex": securex_module_links(args.module_type_id),
+        "xdr": dict(XDR_CONSOLES),
     }
     print(json.dumps(result, indent=2) if args.json else render(result), file=out)
     return 0
@@ -320,7 +315,7 @@ def choose_vendor(specs: dict, name: str | None, prompter: Prompter):
 
 def render(result: dict) -> str:
     lasts = f"expires {result['expires']}" if result["expires"] else "never expires"
-    lines = [f"Token for the {result['vendor']} module at {result['module_url']} ({lasts}; SecureX sends it as "
+    lines = [f"Token for the {result['vendor']} module at {result['module_url']} ({lasts}; Cisco XDR sends it as "
              "`Authorization: Bearer ...`):", result["token"], ""]
     if result["secret_key_is_new"]:
         lines.append("SECRET_KEY (new; set it on the Lambda function and reuse it for every further module):")
@@ -331,6 +326,7 @@ def render(result: dict) -> str:
         lines += [f"Set SECRET_KEY on {result['function']} (Configuration > Environment variables):",
                   "  " + result["lambda_console"], ""]
     lines += ["The module's URL (the token opens it and no other):", "  " + result["module_url"], "",
-              "Create the module in SecureX:"]
-    lines += [f"  {region.upper():<5} {link}" for region, link in result["securex"].items()]
+              "Add the module in Cisco XDR, as an administrator: Administration > Integrations, the module type",
+              "(`relay module-type`, see aws/HOWTO.md), then this URL and token:"]
+    lines += [f"  {region.upper():<5} {link}" for region, link in result["xdr"].items()]
     return "\n".join(lines)

@@ -1,16 +1,17 @@
-"""Print the SecureX module type JSON of a vendor, derived from its spec.
+"""Print the Cisco XDR module type JSON of a vendor, derived from its spec.
 
     relay module-type VENDOR [--url URL] [--auth hs256|jwks] [--secret-key KEY]
                              [--region us|eu|apjc] [--audience URL] [--stage STAGE] [--settings FILE]
 
-What SecureX needs to offer the vendor as a module: its title and description, one
-`configuration_spec` field per credential and setting (key `custom_<CLAIM>`: SecureX puts the
-value in the configuration token as claim <CLAIM>), the capabilities and supported APIs of the
-routes the spec declares, and the auth properties of the relay's mode:
+What Cisco XDR (and SecureX before it: the relay API is the same) needs to offer the vendor as a
+module: its title, descriptions, tips, logo and categories (the spec's `module:` section), one
+`configuration_spec` field per credential and setting (key `custom_<CLAIM>`: XDR puts the value in
+the configuration token as claim <CLAIM>), the capabilities and supported APIs of the routes the
+spec declares, and the auth properties of the relay's mode:
 
 - hs256: `configuration-token` signed HS256 with `configuration-token-key`, the relay's SECRET_KEY
   (`--secret-key`, else $SECRET_KEY, else a new key, printed on stderr);
-- jwks: `configuration-token` signed RS256 by SecureX, whose keys the relay fetches from
+- jwks: `configuration-token` signed RS256 by XDR, whose keys the relay fetches from
   `custom_jwks_host` (the region's visibility host).
 
 In both, `configuration-token-audience` is the module URL (or `--audience`, behind a custom
@@ -22,9 +23,11 @@ Exit codes: 0 printed, 2 usage errors (unknown vendor, bad settings file).
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
+from pathlib import Path
 
 from engine.commands.jwt_tool import JwtToolError, deployment_stage, module_url
 from engine.commands.tokens import new_secret_key
@@ -59,7 +62,7 @@ def capabilities(spec) -> list:
 
 
 def configuration_spec(spec) -> list:
-    """One field per claim the relay reads; `custom_` makes SecureX deliver it as a token claim."""
+    """One field per claim the relay reads; `custom_` makes XDR deliver it as a token claim."""
     fields = []
     for credential in spec.credentials:
         field = {"key": f"custom_{credential.name}", "type": CREDENTIAL_FIELD_TYPES[credential.type],
@@ -113,24 +116,40 @@ def with_audience(properties: dict, audience: str | None) -> dict:
     return properties
 
 
+PRODUCT_CATEGORIES = {"siem": "SIEM", "threat-intel": "Threat Intelligence", "email-security": "Email Security",
+                      "ndr": "Network Detection and Response", "rf-security": "RF Security",
+                      "cloud-firewall": "Cloud Firewall", "itsm": "IT Service Management",
+                      "edr": "Endpoint Detection and Response", "cloud-security": "Cloud Security",
+                      "firewall": "Firewall"}
+LOGO_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
 def module_type(spec, url: str, auth_properties: dict) -> dict:
-    """The module type document, keys in the order SecureX's module maker writes them."""
+    """The module type document XDR's IROH API takes (POST /iroh/iroh-int/module-type), keys in
+    the order XDR's module maker writes them; only what an analyst or an administrator reads."""
+    look = spec.module
     description = spec.description.strip() or spec.title
-    short = description.split(". ")[0].rstrip(".") + "."
+    short = look.short_description or description.split(". ")[0].rstrip(".") + "."
     asked = " and ".join(c.label for c in spec.credentials) or "nothing"
-    return {
+    document = {
         "title": spec.title,
         "default_name": spec.title,
         "short_description": short,
-        "description": f"{description}\n\nServed by the relay engine from `vendors/{spec.name}.yaml` "
-                       f"(version {spec.version}).",
-        "tips": f"When configuring {spec.title}, give the {asked} of your {spec.title} account. "
-                "The relay keeps no credentials: SecureX sends them with every request.",
+        "description": description,
+        "tips": look.tips or (f"When adding {spec.title}, give the {asked} of your {spec.title} account. The relay "
+                              "keeps no credentials: Cisco XDR sends them with every request."),
         "external_references": [{"label": label, "link": link} for label, link in spec.links],
         "configuration_spec": configuration_spec(spec),
         "capabilities": capabilities(spec),
         "properties": {"url": url.rstrip("/"), "supported-apis": supported_apis(spec), **auth_properties},
     }
+    if look.product_categories:
+        document["product_categories"] = [{"id": category, "description": PRODUCT_CATEGORIES[category]}
+                                          for category in look.product_categories]
+    if look.logo:
+        logo = Path(look.logo)
+        document["logo"] = f"data:{LOGO_TYPES[logo.suffix.lower()]};base64,{base64.b64encode(logo.read_bytes()).decode()}"
+    return document
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -144,7 +163,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--secret-key", metavar="KEY",
                         help="hs256: the relay's SECRET_KEY (default: $SECRET_KEY, else a new key)")
     parser.add_argument("--region", choices=tuple(JWKS_HOST_BY_REGION), default="us",
-                        help="jwks: the SecureX region whose keys sign the tokens (default: us)")
+                        help="jwks: the XDR region whose keys sign the tokens (default: us)")
     parser.add_argument("--audience", metavar="URL",
                         help="configuration-token-audience, the `aud` of the module's tokens (default: the URL)")
     parser.add_argument("--stage", default="dev", help="the zappa_settings.json stage for the URL (default: dev)")

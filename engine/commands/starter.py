@@ -24,7 +24,7 @@ description: Looks observables up in {title}.
 links:
   - {{label: {title} API documentation, url: "https://docs.{name}.example/api"}}
 
-# Claims the SecureX token carries. Credentials are required and never logged.
+# Claims the XDR token carries. Credentials are required and never logged.
 credentials:
   api_key: {{label: API key, type: api_key}}
 settings:

@@ -27,7 +27,7 @@ def placeholder(setting):
         return setting.minimum if setting.minimum is not None else 1
     if setting.type == "boolean":
         return False
-    return f"demo-{setting.name}"
+    return f"demo-{setting.name.lower().replace('_', '-')}"  # a host name too: no `_`, no capitals
 
 
 def demo_claims(spec, audience: str | None = None) -> dict:

@@ -279,7 +279,7 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
             body = relay.answer(spec, route, config.audience_for(request.url_root, vendor))
         except RelayError as error:
             body = errors_only([error])
-        except Exception:  # an engine bug must not show a stack trace to SecureX
+        except Exception:  # an engine bug must not show a stack trace to XDR
             log.exception("vendor %s: %s failed", spec.name, request.path)
             body = errors_only([RelayError("unknown", "Something went wrong.")])
         if body is None:

@@ -1,4 +1,4 @@
-"""Incoming authorization: the JWT SecureX sends, checked in one of two modes.
+"""Incoming authorization: the JWT XDR sends, checked in one of two modes.
 
 - `hs256`: signed with the relay's own SECRET_KEY (the classic serverless relay flow);
 - `jwks`: XDR's RS256 configuration token, verified with the key its `kid` names in
@@ -10,7 +10,7 @@ deployment shares SECRET_KEY and claim names such as `key`, so a token that name
 would carry one vendor's key to any other.
 
 Failures raise RelayError("authorization error", "Authorization failed: <reason>") with the
-reasons Cisco's relays use, so SecureX users see the messages they know.
+reasons Cisco's relays use, so XDR users see the messages they know.
 """
 from __future__ import annotations
 

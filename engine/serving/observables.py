@@ -1,4 +1,4 @@
-"""Relay request bodies: parse, validate and normalise the observables SecureX sends.
+"""Relay request bodies: parse, validate and normalise the observables XDR sends.
 
 Validation errors are built the way Cisco's relays report them (a marshmallow-style map of field
 errors, by list index), so a spec can reproduce a relay's exact message; unsupported types are

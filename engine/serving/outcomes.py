@@ -5,7 +5,7 @@ the first that matches decides: `accept` (use the answer), `skip` (no data for t
 error), `skip step` (nothing from this call, the observable goes on) or `error` (a RelayError whose
 templates see status, headers, body, text, reason, fault and the step's scope).
 
-Rate limits: the relay never waits and retries inside a request (SecureX would time out first and a
+Rate limits: the relay never waits and retries inside a request (XDR would time out first and a
 retry spends more of the customer's quota); a 429 answers at once, by default as `too many requests`
 saying when the vendor asked to be called again (its Retry-After header).
 """

@@ -43,7 +43,7 @@ class MappingChecks:
                        for index, group in enumerate(data.get("groups", ())))
         if top and not groups and not any(key in OUTPUT_KEYS for key in data):
             self.warn(path, f"/{endpoint} makes nothing: add {' or '.join(allowed)}",
-                      "or remove the endpoint: SecureX then gets 404, as from Cisco's relays", key=True)
+                      "or remove the endpoint: XDR then gets 404, as from Cisco's relays", key=True)
         if "token" in data and not top:
             self.error(path + ("token",), "`token` is said of a route, not of a group", key=True)
         return Block(steps=step_names, let=let, for_each=for_each, where=where, condition=condition,

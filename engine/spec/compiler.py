@@ -64,6 +64,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         spec = Spec(
             name=data["name"], title=data["title"], version=str(data["version"]), file=self.document.file,
             description=data.get("description", ""), links=tuple((l["label"], l["url"]) for l in data.get("links", ())),
+            module=self.module_look(data.get("module")),
             credentials=credentials, settings=settings, observable_types=frozenset(data["observable_types"]),
             ctim_schema_version=data.get("ctim_schema_version"), concurrency=data.get("concurrency", 20),
             http=http, steps=MappingProxyType(steps), tables=MappingProxyType(dict(data.get("tables", {}))),

@@ -221,6 +221,16 @@ class Respond:
 
 
 @dataclass(frozen=True)
+class ModuleLook:
+    """How the module shows in XDR (relay module-type): the spec's `module:` section."""
+
+    short_description: str = ""
+    tips: str = ""
+    logo: str | None = None  # absolute path of an image next to the spec
+    product_categories: tuple = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     title: str
@@ -228,6 +238,7 @@ class Spec:
     file: str
     description: str = ""
     links: tuple = ()
+    module: ModuleLook = field(default_factory=ModuleLook)
     credentials: tuple = ()
     settings: tuple = ()
     observable_types: frozenset = frozenset()
