@@ -108,7 +108,8 @@ def test_the_budget_cuts_a_single_slow_call_to_what_is_left():
         "(RELAY_REQUEST_BUDGET); ask about fewer at once.")}]
 
 
-@pytest.mark.parametrize(("value", "problem"), [("0", "more than 0"), ("29", "at most 28"), ("soon", "seconds")])
+@pytest.mark.parametrize(("value", "problem"), [("0", "more than 0"), ("29", "at most 28"), ("inf", "at most 28"),
+                                              ("soon", "seconds")])
 def test_an_unusable_budget_stops_the_start(value, problem):
     with pytest.raises(ConfigError, match=problem):
         RelayConfig.from_environ({"RELAY_REQUEST_BUDGET": value})

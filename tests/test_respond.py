@@ -65,7 +65,9 @@ def relay(write_spec, routes=(), top: str = "", respond: str = ""):
 
 
 def trigger_form(action_id: str, **params) -> dict:
-    return {"action-id": action_id, "observable_type": "ip", "observable_value": "192.0.2.1", **params}
+    """What XDR sends back: the action's id and query-params (both actions' params here)."""
+    return {"action-id": action_id, "observable_type": "ip", "observable_value": "192.0.2.1",
+            "reason": "Asked from XDR", "block_id": "b-7", **params}
 
 
 def test_the_actions_offered_follow_the_vendors_state(write_spec):
@@ -144,7 +146,7 @@ def test_a_trigger_without_the_credentials_runs_nothing(write_spec):
         vendor.stop()
     assert no_token["errors"][0]["code"] == "authorization error"
     assert no_key["errors"][0]["message"] == "Authorization failed: Wrong JWT payload structure"
-    assert "data" not in no_token and "data" not in no_key
+    assert no_token["data"] == no_key["data"] == {"status": "failure"}  # a trigger's every error says so
     assert vendor.received == []
 
 
@@ -160,9 +162,48 @@ def test_a_malformed_trigger_is_invalid_input(write_spec, form, expected):
         answer = test_relay.post("/acme/respond/trigger", form, {"key": "k"}).get_json()
     finally:
         vendor.stop()
-    assert answer == {"errors": [{"code": "invalid argument", "type": "fatal",
+    assert answer == {"data": {"status": "failure"}, "errors": [{"code": "invalid argument", "type": "fatal",
                                   "message": "Invalid JSON payload received. " + json.dumps(expected)}]}
     assert vendor.received == []
+
+
+def test_a_trigger_must_send_back_the_params_its_action_offered(write_spec):
+    test_relay, vendor = relay(write_spec, [MADE])
+    try:
+        form = {key: value for key, value in trigger_form("acme-block-192.0.2.1").items() if key != "reason"}
+        answer = test_relay.post("/acme/respond/trigger", form, {"key": "k"}).get_json()
+    finally:
+        vendor.stop()
+    assert answer["errors"] == [{"code": "invalid argument", "type": "fatal", "message":
+                                 'Invalid JSON payload received. {"reason": ["Missing data for required field."]}'}]
+    assert "POST" not in [call.method for call in vendor.received]
+
+
+TRUSTING = """
+  verify_offer: false
+  not_offered: {code: invalid argument, message: "Unsupported action: {{ action_id }}."}
+"""
+
+
+def test_without_verifying_the_offer_a_trigger_acts_on_what_it_is_sent(write_spec):
+    """The vendor is not asked again which actions it offers: the one named by the id runs."""
+    test_relay, vendor = relay(write_spec, [BLOCKED, LIFTED, MADE], respond=TRUSTING)
+    try:
+        blocked = test_relay.post("/acme/respond/trigger", trigger_form("acme-block-192.0.2.1"), {"key": "k"})
+        unknown = test_relay.post("/acme/respond/trigger", trigger_form("acme-nothing"), {"key": "k"})
+    finally:
+        vendor.stop()
+    assert blocked.get_json() == {"data": {"status": "success"}}  # although the address is blocked already
+    assert [(call.method, call.path) for call in vendor.received] == [("POST", "/v1/blocks")]
+    assert unknown.get_json() == {"data": {"status": "failure"}, "errors": [
+        {"code": "invalid argument", "message": "Unsupported action: acme-nothing.", "type": "fatal"}]}
+
+
+def test_lint_keeps_trusting_ids_to_what_a_trigger_is_sent(write_spec):
+    text = (SPEC % {"top": "", "respond": TRUSTING}).replace('id: acme-unblock', 'id: "acme-unblock-{{ state.id }}"')
+    _, problems = check_file(write_spec(text))
+    assert any("with `verify_offer: false` an action's id is made from the observable and the params sent back "
+               "only, not from state" in problem.message for problem in problems)
 
 
 def test_a_type_the_spec_does_not_take_is_unsupported(write_spec):

@@ -26,14 +26,13 @@ from engine.serving.budget import Budget, client_socket_watch
 from engine.serving.config import RelayConfig
 from engine.serving.envelope import endpoint_answer, errors_only
 from engine.errors import RelayError
-from engine.language.expressions import EvaluationError, Scope, Template
 from engine.serving.flows import Work, run_endpoint, run_health
 from engine.spec.load import load_catalogue
-from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, parse_json_body, supported_observables,
-                          validate_observables)
+from engine.serving.observables import (MAX_BODY_BYTES, TOO_LARGE, InvalidInput, input_error, parse_json_body,
+                                        supported_observables, validate_observables)
 from engine.serving.ratelimit import RateLimit
 from engine.serving.requestlog import RequestLog
-from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, run_trigger, validate_trigger
+from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, failure, run_trigger, validate_trigger
 from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
 from engine.spec.model import Spec
@@ -115,13 +114,16 @@ class Relay:
         return endpoint_answer(route, run_endpoint(work, route, observables))
 
     def trigger(self, spec: Spec, audience: str):
-        work = self.work(spec, audience, "trigger") if spec.read_token_first else None
+        """A trigger's every error, a refused token or bad input included, says `failure`."""
         try:
+            work = self.work(spec, audience, "trigger") if spec.read_token_first else None
             asked = validate_trigger(request_json())
+            g.observables = [asked.observable]
+            return run_trigger(work or self.work(spec, audience, "trigger"), asked)
         except InvalidInput as problem:
-            return errors_only([input_error(spec, problem)])
-        g.observables = [asked.observable]
-        return run_trigger(work or self.work(spec, audience, "trigger"), asked)
+            return failure(spec, [input_error(spec, problem)])
+        except RelayError as refused:
+            return failure(spec, [refused])
 
     def work(self, spec: Spec, audience: str, route: str) -> Work:
         # A route of a vendor that needs no credentials reads no token, as such Cisco relays do.
@@ -167,19 +169,6 @@ def request_json():
     if raw is None or len(raw) > MAX_BODY_BYTES:  # a streamed body is cut one byte past the maximum
         raise InvalidInput({"_schema": [TOO_LARGE]})
     return parse_json_body(raw)
-
-
-def input_error(spec: Spec, problem: InvalidInput) -> RelayError:
-    message = "Invalid JSON payload received. " + problem.as_json()
-    if isinstance(spec.input_message, Template):
-        scope = Scope({"details": problem.as_json(), "details_python": problem.as_python()}, None, {})
-        try:
-            message = str(spec.input_message.render(scope))
-        except EvaluationError:
-            pass
-    elif isinstance(spec.input_message, str):
-        message = spec.input_message
-    return RelayError(spec.input_code, message, spec.input_type)
 
 
 def with_data_as_spec_says(body: dict, spec: Spec) -> dict:

@@ -17,6 +17,7 @@ A setting that cannot be used stops the start with a `ConfigError` naming the va
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,9 @@ class RelayConfig:
         if self.secret_key and len(self.secret_key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
             raise ConfigError(f"SECRET_KEY is {len(self.secret_key.encode('utf-8'))} bytes: anyone could guess it "
                               f"and mint tokens; use at least {MIN_SECRET_KEY_BYTES} (`relay jwt` makes one)")
-        if not 0 < self.request_budget <= MAX_REQUEST_BUDGET:
+        # No limit (inf) only for a harness replaying recorded cases in frozen time (conformance),
+        # never from the environment (from_environ).
+        if not (0 < self.request_budget <= MAX_REQUEST_BUDGET or self.request_budget == math.inf):
             raise ConfigError(f"RELAY_REQUEST_BUDGET is {self.request_budget:g}: give seconds, more than 0 and "
                               f"at most {MAX_REQUEST_BUDGET:g} (API Gateway gives up at 29)")
 
@@ -76,7 +79,8 @@ class RelayConfig:
             audience=environ.get("RELAY_AUDIENCE") or None, root_vendor=environ.get("RELAY_VENDOR") or None,
             vendors_dir=environ.get("RELAY_VENDORS_DIR") or default_vendors_dir(), upstreams=upstreams,
             private_vendors=frozenset(_names(environ.get("RELAY_PRIVATE_VENDORS", ""))),
-            request_budget=_number(environ, "RELAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET, "seconds"),
+            request_budget=min(_number(environ, "RELAY_REQUEST_BUDGET", DEFAULT_REQUEST_BUDGET, "seconds"),
+                               MAX_REQUEST_BUDGET + 1),  # `inf` is refused like any budget past the maximum
             spec_cache=environ.get("RELAY_SPEC_CACHE") or None,
             request_log=_switch(environ, "RELAY_REQUEST_LOG", True),
             log_observables=_switch(environ, "RELAY_LOG_OBSERVABLES", False),

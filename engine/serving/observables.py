@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from engine.errors import RelayError
+from engine.language.expressions import EvaluationError, Scope, Template
+
 MAX_OBSERVABLES = 1000
 MAX_VALUE_LENGTH = 8192
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a request body; API Gateway's own limit is 10 MB as well
@@ -111,3 +114,17 @@ def supported_observables(observables: list[Observable], supported: frozenset) -
             seen.add(normal)
             result.append(normal)
     return result
+
+
+def input_error(spec, problem: InvalidInput) -> RelayError:
+    """The relay error for bad input, in the spec's words (`input:`)."""
+    message = "Invalid JSON payload received. " + problem.as_json()
+    if isinstance(spec.input_message, Template):
+        scope = Scope({"details": problem.as_json(), "details_python": problem.as_python()}, None, {})
+        try:
+            message = str(spec.input_message.render(scope))
+        except EvaluationError:
+            pass
+    elif isinstance(spec.input_message, str):
+        message = spec.input_message
+    return RelayError(spec.input_code, message, spec.input_type)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from engine.errors import RelayError
 from engine.language.mapping import ABSENT, ListNode, MappingError, bind_let, render
 from engine.serving.envelope import errors_only
-from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
-from engine.serving.observables import INVALID_TYPE, NOT_TEXT, InvalidInput, Observable, field_problem
+from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, render_plain, spec_runtime_error
+from engine.serving.observables import (INVALID_TYPE, MISSING, NOT_TEXT, InvalidInput, Observable, field_problem,
+                                        input_error)
 from engine.serving.steps import run_steps
 
 TRIGGER_FIELDS = ("action-id", "observable_type", "observable_value")
@@ -63,12 +64,19 @@ def triggered(work, asked: TriggerRequest) -> tuple[dict, object]:
                                           observables=[asked.observable.to_json()], params=asked.params)
     warnings: list = []
     action = None
+    respond = spec.respond
     try:
-        scope = run_steps([spec.steps[name] for name in spec.endpoint("respond").steps], scope, work, warnings)
-        action = chosen_action(work, scope, asked.action_id)
+        if respond.verify_offer:
+            scope = run_steps([spec.steps[name] for name in spec.endpoint("respond").steps], scope, work, warnings)
+            action = chosen_action(work, scope, asked.action_id)
+        else:
+            action = named_action(work, scope, asked.action_id)
         if action is None:
-            return failure(spec, [RelayError("invalid request", f"{spec.title} offers no action "
-                                                                f"{asked.action_id!r} for this observable")]), None
+            return failure(spec, [not_offered(respond, scope, asked, spec.title)]), None
+        missing = [name for name in action.params if name not in asked.params]
+        if missing:  # what the action's offer asked XDR to send back
+            problem = InvalidInput({name: [MISSING] for name in missing})
+            return failure(spec, [input_error(spec, problem)]), action
         run_steps([spec.steps[name] for name in action.steps], scope, work, warnings)
     except StepSkipped:  # the vendor answered that there is nothing to act on: nothing was done
         return failure(spec, warnings), action
@@ -102,6 +110,28 @@ def chosen_action(work, scope, action_id: str):
     if respond.unknown_action and offered.get(respond.unknown_action):
         return next(action for action in respond.actions if action.name == respond.unknown_action)
     return None
+
+
+def named_action(work, scope, action_id: str):
+    """`verify_offer: false`: the action whose id, made from the observable and the params sent
+    back, is `action_id` (the listing's steps are not run; lint keeps these ids to those names)."""
+    respond = work.spec.respond
+    for action in respond.actions:
+        id_template = dict(action.offer.fields).get("id")
+        made = id_template.render(scope) if hasattr(id_template, "render") else id_template
+        if made == action_id:
+            return action
+    if respond.unknown_action:
+        return next(action for action in respond.actions if action.name == respond.unknown_action)
+    return None
+
+
+def not_offered(respond, scope, asked: TriggerRequest, title: str) -> RelayError:
+    """The error for an action id the relay does not offer for the observable (`not_offered:`)."""
+    if respond.not_offered is None:
+        return RelayError("invalid request", f"{title} offers no action {asked.action_id!r} for this observable")
+    code, message = (render_plain(part, scope.with_values(action_id=asked.action_id)) for part in respond.not_offered)
+    return RelayError(code, message)
 
 
 def failure(spec, errors: list) -> dict:

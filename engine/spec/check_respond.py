@@ -7,7 +7,7 @@ from dataclasses import replace
 from engine.language.expressions import Template
 from engine.language.mapping import ListNode, ObjectNode
 from engine.spec.check_steps import step_reads
-from engine.spec.checker import REQUEST_NAMES
+from engine.spec.checker import REQUEST_NAMES, root_names
 from engine.spec.model import Action, Block, Respond
 
 # XDR sends these back in every trigger: every action's query-params start with them.
@@ -26,14 +26,37 @@ class RespondChecks:
             offer = self.node({key: value for key, value in written.items() if key != "trigger"}, where, names)
             trigger = tuple(written["trigger"]["steps"])
             self.check_step_list(trigger, where + ("trigger", "steps"), steps, earlier=listing)
-            actions.append(Action(name, self.complete_offer(offer, where), trigger, where))
+            extra = written.get("query-params", {}) if isinstance(written.get("query-params"), dict) else {}
+            actions.append(Action(name, self.complete_offer(offer, where), trigger, where,
+                                  tuple(key for key in extra if key not in ("observable_type", "observable_value"))))
+            if not data.get("verify_offer", True):
+                self.check_id_needs_no_listing(written.get("id"), where + ("id",), listing, offer)
         unknown = data.get("unknown_action")
         if unknown is not None and unknown not in data["actions"]:
             self.error(path + ("unknown_action",), f"no action named {unknown!r}",
                        f"name one of: {', '.join(data['actions']) or '(none declared)'}")
+        not_offered = data.get("not_offered")
+        if not_offered is not None:
+            names_there = frozenset(REQUEST_NAMES | {"action_id"})
+            not_offered = (self.template(not_offered["code"], path + ("not_offered", "code"), names_there),
+                           self.template(not_offered["message"], path + ("not_offered", "message"), names_there))
         block = Block(steps=listing, let=let, outputs=(("actions", ListNode(tuple(a.offer for a in actions))),),
                       path=path, token=data.get("token"))
-        return block, Respond(tuple(actions), unknown, data.get("failure_status", True))
+        return block, Respond(tuple(actions), unknown, data.get("failure_status", True),
+                              data.get("verify_offer", True), not_offered)
+
+    def check_id_needs_no_listing(self, written, path: tuple, listing: tuple, offer) -> None:
+        """`verify_offer: false`: a trigger finds its action by an id made without the listing's
+        steps or items, so the id may read only the request's names and `params`."""
+        if not isinstance(written, str) or "{{" not in written:
+            return
+        template = dict(offer.fields).get("id")
+        read = {root for expression in getattr(template, "expressions", ()) for root in root_names(expression.parsed.parsed)}
+        beyond = sorted(read - REQUEST_NAMES)
+        if beyond:
+            self.error(path, f"with `verify_offer: false` an action's id is made from the observable and the params "
+                             f"sent back only, not from {', '.join(beyond)}",
+                       "make the id from observable, params, settings or credentials, or verify the offer")
 
     def complete_offer(self, offer, path: tuple):
         """The action's query-params completed with the observable's (the schema checked its fields)."""

@@ -209,6 +209,7 @@ class Action:
     offer: object  # mapping.ObjectNode
     steps: tuple
     path: tuple = ()
+    params: tuple = ()  # names of the query-params it offers beside the observable's: a trigger sends them back
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ class Respond:
     actions: tuple = ()  # Action, in the order offered; none: the routes answer as stubs
     unknown_action: str | None = None  # run this action for an id the listing does not offer
     failure_status: bool = True  # a failed trigger answers {"status": "failure"} beside its errors
+    verify_offer: bool = True  # a trigger runs the listing's steps again to see the action is offered now
+    not_offered: tuple | None = None  # (code, message) templates for an id the relay does not offer
 
 
 @dataclass(frozen=True)
