@@ -146,16 +146,32 @@ def _is_empty(value) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _optional(arguments: tuple, name: str):
-    """The one optional argument of a function written with JMESPath's variadic form."""
+def _optional(arguments: tuple, name: str, fixed: int = 1):
+    """The one optional argument of a function written with JMESPath's variadic form (after
+    `fixed` required ones)."""
     if len(arguments) > 1:
-        raise ExpressionFailure(f"{name}() takes 1 or 2 arguments, got {len(arguments) + 1}")
+        raise ExpressionFailure(f"{name}() takes {fixed} or {fixed + 1} arguments, got {len(arguments) + fixed}")
     return arguments[0] if arguments else None
 
 
 def _is_false(value) -> bool:
     """JMESPath's falsehood: null, false, and empty text, lists and objects."""
     return value is None or value is False or _is_empty(value)
+
+
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "HS256")
+
+
+def signed_jwt(header: dict, claims: dict, key: str) -> str:
+    import jwt  # PyJWT: the relay's own token check uses it too
+    algorithm = header.get("alg")
+    if algorithm not in JWT_ALGORITHMS:
+        raise ExpressionFailure(f"jwt() signs with {', '.join(JWT_ALGORITHMS)}, not {algorithm!r}")
+    try:
+        return jwt.encode(claims, key, algorithm=algorithm,
+                          headers={name: value for name, value in header.items() if value is not None})
+    except (ValueError, TypeError, jwt.PyJWTError) as problem:  # a key that is no key: never quoted
+        raise ExpressionFailure(f"jwt() cannot sign with this key ({type(problem).__name__})") from None
 
 
 @lru_cache(maxsize=4096)
@@ -283,6 +299,50 @@ class RelayFunctions(jp.Functions):
     @jp.signature({"types": ["string"], "variadic": True})  # url_quote(text) or url_quote(text, safe)
     def _func_url_quote(self, text, *safe):
         return urllib.parse.quote(text, safe=_optional(safe, "url_quote") or "")
+
+    @jp.signature({"types": ["string"]}, {"types": ["string"], "variadic": True})  # escape(text, chars[, escape])
+    def _func_escape(self, text, characters, *escape):
+        """Quoting for a vendor's query language: each of `characters`, and the escape itself,
+        preceded by the escape (a backslash by default), so a value stays one value."""
+        mark = _optional(escape, "escape", fixed=2) or "\\"
+        return "".join(mark + char if char in characters or char == mark else char for char in text)
+
+    @jp.signature({"types": [], "variadic": True})  # to_json(value) or to_json(value, style)
+    def _func_to_json(self, value, *style):
+        """JSON text: `compact` (no spaces), or `python` (Python's json.dumps: ', ' and ': ')."""
+        style = _optional(style, "to_json") or "compact"
+        if style not in ("compact", "python"):
+            raise ExpressionFailure(f"to_json() style is 'compact' or 'python', not {style!r}")
+        return json.dumps(value, separators=(",", ":")) if style == "compact" else json.dumps(value)
+
+    @jp.signature({"types": ["array"]}, {"types": []})
+    def _func_index_of(self, items, value):
+        """The first 0-based position of an equal value (of the same JSON type), else null."""
+        for index, item in enumerate(items):
+            if type(item) is type(value) and item == value:
+                return index
+        return None
+
+    @jp.signature({"types": ["string", "number"]}, {"types": ["string", "number"]}, {"types": ["string"]})
+    def _func_time_range(self, start, end, step):
+        """Times from `start` by `step` (a duration, may be negative) not past `end`, at most 1000."""
+        moment, last, duration = parse_time(start), parse_time(end), parse_duration(step)
+        if duration.added_to(moment) == moment:
+            raise ExpressionFailure(f"time_range() needs a step that moves, not {step!r}")
+        forward = duration.added_to(moment) > moment
+        times = []
+        while (moment <= last) if forward else (moment >= last):
+            times.append(canonical_time(moment))
+            if len(times) > 1000:
+                raise ExpressionFailure("time_range() would make more than 1000 times")
+            moment = duration.added_to(moment)
+        return times
+
+    @jp.signature({"types": ["object"]}, {"types": ["object"]}, {"types": ["string"]})
+    def _func_jwt(self, header, claims, key):
+        """A signed JSON Web Token (a service account's assertion): `header.alg` RS256, RS384,
+        RS512 or ES256 with a PEM private key, HS256 with a secret."""
+        return signed_jwt(header, claims, key)
 
     @jp.signature({"types": ["string", "null"]})
     def _func_html_to_markdown(self, html):
@@ -476,6 +536,17 @@ FUNCTION_DOCS = {
     "regex_extract": "regex_extract(text, pattern) -> group 1 (or the whole match) of the first match, else null.",
     "url_quote": "url_quote(text[, safe]) -> text percent-encoded for a URL path segment (nothing left unescaped, "
                  "but the characters of `safe`).",
+    "escape": "escape(text, characters[, escape]) -> text with each of `characters`, and the escape itself, "
+              "preceded by the escape (a backslash by default): a value quoted for a vendor's query language "
+              "stays one value. escape(v, '\"') inside \"...\" (Lucene, KQL, Sumo Logic); escape(v, \"'\", \"'\") "
+              "doubles quotes inside '...' (AQL, SQL, OData).",
+    "to_json": "to_json(value[, style]) -> the value as JSON text, `compact` (the default) or `python` "
+               "(Python's json.dumps spacing, as some vendors' recorded bodies have it).",
+    "index_of": "index_of(array, value) -> the first 0-based position of an equal value (same JSON type), or null.",
+    "time_range": "time_range(start, end, step) -> the times from start by step (an ISO-8601 duration, negative "
+                  "to go back) that do not pass end, at most 1000 (daily index names, a chart's days).",
+    "jwt": "jwt(header, claims, key) -> a signed JSON Web Token, `header.alg` RS256/RS384/RS512/ES256 with a PEM "
+           "private key or HS256 with a secret: a service account's assertion for a token request.",
     "html_to_markdown": "html_to_markdown(html) -> the Markdown of an HTML text (bold, italics, links, lists, "
                         "paragraphs), Markdown's own marks in the text escaped; null stays null.",
     "base64": "base64(text) -> the Base64 encoding of the UTF-8 text.",
@@ -529,6 +600,12 @@ FUNCTION_EXAMPLES = {
     "regex_match": ("regex_match(message, '^Malicious')", {"message": "Malicious panel"}),
     "regex_extract": ("regex_extract(rrname, '^(.*?)\\.?$')", {"rrname": "www.example.com."}),
     "url_quote": ("url_quote(observable.value, '@')", {"observable": {"value": "a b/c@d"}}),
+    "escape": ("concat('\"', escape(observable.value, '\"'), '\"')", {"observable": {"value": 'say "hi"'}}),
+    "to_json": ("to_json(aggs, 'python')", {"aggs": {"terms": {"field": "category"}}}),
+    "index_of": ("index_of(names, 'b')", {"names": ["a", "b", "c"]}),
+    "time_range": ("time_range('2026-03-03T00:00:00Z', '2026-03-01T00:00:00Z', '-P1D')", {}),
+    "jwt": ("jwt({alg: 'HS256', typ: 'JWT'}, {iss: 'relay', aud: 'https://vendor.example/token'}, secret)",
+            {"secret": "a-secret-of-32-bytes-or-more-xxxxx"}),
     "html_to_markdown": ("html_to_markdown(breach.Description)",
                          {"breach": {"Description": "Leaked by <a href=\"https://example.com\">a forum</a> in "
                                                     "<b>2019</b>."}}),
