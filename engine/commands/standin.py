@@ -2,11 +2,13 @@
 
 `relay demo` and the integration tests point a vendor's calls at it (RELAY_UPSTREAM_<NAME>), so
 the engine's whole path runs — URL building, headers, TLS-free loopback HTTP, error table,
-mappings — without an account or a network. Answers are matched by request path: each route is a
-path (exact) or a path prefix (for URLs with the observable in the path); the longest match wins.
+mappings — without an account or a network. Answers are matched by method and request path: each
+route is a path (exact), a path prefix, or (made from a spec's step) the step's URL with each
+template standing for a segment, as `/search/jobs/*/messages`; the longest match wins.
 """
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -33,9 +35,16 @@ class Route:
     prefix: bool = False
     query: tuple = ()  # ((name, value), ...) the request's query must contain
     example: bool = False  # made from a spec's examples: a route written by hand for the same path wins
+    method: str | None = None  # None: any method
+    pattern: re.Pattern | None = None  # the whole path, when `path` is only its literal start
 
-    def matches(self, path: str, query: list) -> bool:
-        if not (path.startswith(self.path) if self.prefix else path == self.path):
+    def matches(self, method: str, path: str, query: list) -> bool:
+        if self.method not in (None, method):
+            return False
+        if self.pattern is not None:
+            if not self.pattern.fullmatch(path):
+                return False
+        elif not (path.startswith(self.path) if self.prefix else path == self.path):
             return False
         return all(pair in query for pair in self.query)
 
@@ -64,13 +73,14 @@ class StandInVendor:
     def origin(self) -> str:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def answer_for(self, path: str, query: str = "") -> CannedAnswer | None:
+    def answer_for(self, path: str, query: str = "", method: str = "GET") -> CannedAnswer | None:
         pairs = parse_qsl(query, keep_blank_values=True)
-        candidates = [route for route in self.routes if route.matches(path, pairs)]
+        candidates = [route for route in self.routes if route.matches(method, path, pairs)]
         if not candidates:
             return None
         return max(candidates, key=lambda route: (len(route.path), not route.prefix, not route.example,
-                                                  len(route.query))).answer
+                                                  route.pattern is not None and len(route.pattern.pattern),
+                                                  route.method is not None, len(route.query))).answer
 
     def start(self) -> "StandInVendor":
         stand_in = self
@@ -87,7 +97,7 @@ class StandInVendor:
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 stand_in.received.append(Received(self.command, parts.path, parts.query, dict(self.headers), body))
-                answer = stand_in.answer_for(parts.path, parts.query) or CannedAnswer(
+                answer = stand_in.answer_for(parts.path, parts.query, self.command) or CannedAnswer(
                     404, b'{"error": "the stand-in has no answer for this path"}')
                 if answer.delay:
                     threading.Event().wait(answer.delay)
@@ -143,11 +153,13 @@ def routes_from_examples(spec: Spec) -> list:
     shared = {place for place in places.values() if list(places.values()).count(place) > 1}
     routes = []
     for name, example in spec.examples.answers.items():
-        path, prefix = places[name]
-        constants = tuple((key, as_query_text(value)) for key, value in spec.steps[name].query
-                          if value is not None and not isinstance(value, Template)) if (path, prefix) in shared else ()
-        routes.append(Route(path, CannedAnswer(example.status, example.content(), example.content_type), prefix,
-                            constants, example=True))
+        step = spec.steps[name]
+        path, pattern = places[name]
+        constants = tuple((key, as_query_text(value)) for key, value in step.query
+                          if value is not None and not isinstance(value, Template)) if places[name] in shared else ()
+        routes.append(Route(path, CannedAnswer(example.status, example.content(), example.content_type),
+                            pattern is not None, constants, example=True, method=step.method,
+                            pattern=None if pattern is None else re.compile(pattern)))
     return routes
 
 
@@ -158,11 +170,20 @@ def as_query_text(value) -> str:
     return str(value)
 
 
-def step_path(spec: Spec, step) -> tuple[str, bool]:
-    """The literal path a step calls, and whether a template follows it (then it is a prefix)."""
+def step_path(spec: Spec, step) -> tuple[str, str | None]:
+    """The literal start of the path a step calls, and when templates follow, a pattern of the
+    whole path: each template a segment (`[^/]+`), or what is left (`.*`) when it ends the path."""
     url = step.url.source if isinstance(step.url, Template) else step.url
-    literal, templated = url.split("{{", 1)[0], "{{" in url
+    url = url.split("?", 1)[0]
+    pieces = re.split(r"\{\{.*?\}\}", url)
+    literal = pieces[0]
     if literal.startswith("/"):
         literal = "https://stand-in" + spec.http.base_path + literal
     path = urlsplit(literal).path or "/"
-    return path, templated
+    if len(pieces) == 1:
+        return path, None
+    segment = ".*" if "/" in step.url_safe else "[^/]*"  # a value may hold slashes only when the step lets it
+    after = pieces[1:]
+    tail = "".join((".*" if index == len(after) - 1 and not piece else segment) + re.escape(piece)
+                   for index, piece in enumerate(after))
+    return path, re.escape(path) + tail

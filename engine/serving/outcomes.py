@@ -1,9 +1,11 @@
 """The one place where a vendor's answer (or a failed call) becomes a relay outcome.
 
 Rules are tried in order (the step's own, then the spec's `http.errors`, then the defaults below);
-the first that matches decides: `accept` (use the answer), `skip` (no data for this observable, no
-error), `skip step` (nothing from this call, the observable goes on) or `error` (a RelayError whose
-templates see status, headers, body, text, reason, fault and the step's scope).
+the first that matches decides: `accept` (use the answer, with a warning if the rule gives one),
+`skip` (no data for this observable, no error), `skip step` (nothing from this call, the observable
+goes on) or `error` (a RelayError whose templates see status, headers, body, text, reason, fault and
+the step's scope). Rules `when: {timed_out: true}` judge only the last answer of a poll that ran
+out of time, and only they do; none matching, that answer is a `timeout` error.
 
 Rate limits: the relay never waits and retries inside a request (XDR would time out first and a
 retry spends more of the customer's quota); a 429 answers at once, by default as `too many requests`
@@ -24,7 +26,7 @@ from engine.serving.vendor_http import VendorAnswer, VendorFault
 @dataclass(frozen=True)
 class Outcome:
     kind: str  # accept, skip, error
-    error: RelayError | None = None
+    error: RelayError | None = None  # with accept: a warning to answer beside the data
 
 
 ACCEPT = Outcome("accept")
@@ -32,13 +34,16 @@ SKIP = Outcome("skip")  # nothing for this observable
 SKIP_STEP = Outcome("skip step")  # nothing from this call: the step's value is null
 
 
-def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendor_title: str) -> Outcome:
+def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendor_title: str,
+           timed_out: bool = False) -> Outcome:
     facts = outcome_facts(result)
     rule_scope = scope.with_values(**facts)
     for rule in rules:
-        if matches(rule, result, rule_scope):
+        if rule.timed_out == timed_out and matches(rule, result, rule_scope):
             if rule.outcome == "accept":
-                return ACCEPT
+                return ACCEPT if rule.warning is None else Outcome("accept", RelayError(
+                    render_message(rule.warning[0], rule_scope) or "warning",
+                    render_message(rule.warning[1], rule_scope) or "", "warning"))
             if rule.outcome in ("skip", "skip step"):
                 return SKIP if rule.outcome == "skip" else SKIP_STEP
             message = render_message(rule.message, rule_scope)
@@ -47,6 +52,8 @@ def decide(rules: tuple, result: VendorAnswer | VendorFault, scope: Scope, vendo
                 message = fallback.message if fallback else unexpected(result, vendor_title)
             code = render_message(rule.code, rule_scope) or "unknown"  # e.g. "{{ lower(reason) }}"
             return Outcome("error", RelayError(code, message, rule.type))
+    if timed_out:
+        return Outcome("error", RelayError("timeout", f"{vendor_title} did not finish in time."))
     return default_outcome(result, vendor_title)
 
 

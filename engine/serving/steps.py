@@ -1,16 +1,19 @@
 """Run one step: build its request, call the vendor, decide what the answer means, read its value.
 
 A step is one call, or with `for each` one call per item of a list (its value: the list of their
-values, in item order), and with `pages` one call per page while its condition holds (its value:
-the pages' values joined). Each call goes through the error table (`outcomes.decide`):
+values, in item order), with `pages` one call per page while its condition holds (its value:
+the pages' values joined), and with `poll` the same call after each wait until a job is done (its
+value: the last answer's). Each call goes through the error table (`outcomes.decide`):
 
-    accept       the answer is read (`read`) and becomes the value (`result`, if given)
+    accept       the answer is read (`read`) and becomes the value (`result`, if given); a
+                 rule's `warning` is noted beside it
     skip         nothing to report for this observable: StepSkipped
     skip: step   this call found nothing: the step's value is null (an item is left out)
     error        the observable ends with it (StepFailed); a `warning` is noted and the call is
                  taken as having found nothing, so the observable goes on
 
-Every call is cut to what is left of the request's budget, and none starts once it is spent.
+Every call is cut to what is left of the request's budget, and none starts once it is spent,
+except a `cleanup` step's (a search job deleted), which also runs when the budget ran out before it.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from engine.language.expressions import EvaluationError, Scope, Template, render
 from engine.language.functions import to_text
 from engine.language.mapping import truthy
 from engine.serving.answercache import answer_key
+from engine.serving.budget import Budget
 from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.outcomes import decide
 from engine.serving.readers import UnreadableBody, read_body
@@ -33,6 +37,7 @@ from engine.spec.model import Step, origin_of
 
 SKIPPED = object()  # a call that found nothing for this step only (`skip: step`, a warning)
 MAX_ITEMS = 1000  # calls one `for each` step may make, as many as observables in a request
+CLEANUP_GRACE = 2.0  # seconds a cleanup call may take once the request's budget is spent
 
 
 @dataclass
@@ -47,13 +52,31 @@ class Call:
     error: RelayError | None = None
     ms: float = 0.0  # how long the exchange took
     cache: str = ""  # "hit" (answered from the vendor-answer cache) or "miss", for steps that keep answers
+    cache_key: str | None = None  # a missed answer's key, until it is accepted and kept
 
 
 def run_steps(steps, scope: Scope, work, warnings: list) -> Scope:
-    """The scope with each step's value under its name, the steps run in order; raises as run_step."""
-    for step in steps:
-        scope = scope.with_values(**{step.name: run_step(step, scope, work, warnings)})
+    """The scope with each step's value under its name, the steps run in order; raises as run_step.
+    When the budget runs out, the cleanup steps ahead still run (clean_up)."""
+    for index, step in enumerate(steps):
+        try:
+            value = run_step(step, scope, work, warnings)
+        except OutOfTime:
+            clean_up(steps[index + 1:], scope, work)
+            raise
+        scope = scope.with_values(**{step.name: value})
     return scope
+
+
+def clean_up(steps, scope: Scope, work) -> None:
+    """The cleanup steps among `steps` whose every step read has a value (a job was made, so it is
+    deleted), for what they do: their answers and errors are not reported."""
+    for step in steps:
+        if step.cleanup and all(scope.values.get(name) is not None for name in step.reads_steps):
+            try:
+                run_step(step, scope, work, [])
+            except (StepFailed, StepSkipped, OutOfTime):
+                pass
 
 
 def run_step(step: Step, scope: Scope, work, warnings: list):
@@ -79,7 +102,10 @@ def run_step(step: Step, scope: Scope, work, warnings: list):
 
 
 def run_pages(step: Step, scope: Scope, work, warnings: list):
-    """One call, or page after page while `pages.while` holds (at most `pages.max`)."""
+    """One call, or page after page while `pages.while` holds (at most `pages.max`), or a job
+    polled until it is done."""
+    if step.poll is not None:
+        return run_poll(step, scope, work, warnings)
     if step.pages is None:
         return call_once(step, scope, work, warnings)[0]
     joined, previous = [], None
@@ -96,9 +122,15 @@ def run_pages(step: Step, scope: Scope, work, warnings: list):
 
 def call_once(step: Step, scope: Scope, work, warnings: list):
     """(value or SKIPPED, the scope with the answer's facts) of one call."""
-    http = work.spec.http
+    return judge(step, exchange(step, scope, work), scope, work, warnings)
+
+
+def exchange(step: Step, scope: Scope, work) -> Call:
+    """One call made (or answered from the vendor-answer cache) and recorded; raises OutOfTime
+    when the request's budget allows no call. A cleanup step is never refused: when the budget is
+    spent it gets a short grace of its own."""
     request = build_request(step, scope, work)
-    timeout = step.timeout or http.timeout
+    timeout = step.timeout or work.spec.http.timeout
     answers = work.client.answers if step.cache_seconds else None
     key = answer_key(request) if answers is not None else None
     kept = answers.get(key) if answers is not None else None
@@ -106,21 +138,33 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
     if kept is not None:
         result = kept
     else:
-        if work.budget is not None and not work.budget.allows_a_call():
+        budget = work.budget
+        if budget is not None and step.cleanup and not budget.allows_a_call():
+            budget = Budget(CLEANUP_GRACE, work.runtime.clock)
+        if budget is not None and not budget.allows_a_call():
             raise OutOfTime()
         limit = work.client.rate_limit
-        if limit is not None and not limit.wait_for_a_slot(work.runtime.clock, work.budget):
+        if limit is not None and not limit.wait_for_a_slot(work.runtime.clock, budget):
             raise OutOfTime()  # the vendor's rate limit leaves no slot within the request's budget
-        if work.budget is not None:
-            timeout = work.budget.call_timeout(timeout)
+        if budget is not None:
+            timeout = budget.call_timeout(timeout)
         result = work.client.send(request, timeout)
-        if isinstance(result, VendorFault) and result.kind == "timeout" and work.budget is not None \
-                and timeout < (step.timeout or http.timeout) and work.budget.spent():
+        if isinstance(result, VendorFault) and result.kind == "timeout" and budget is not None \
+                and timeout < (step.timeout or work.spec.http.timeout) and budget.spent():
             raise OutOfTime()  # the vendor was cut off by the request's budget, not by its own timeout
     call = Call(step.name, request, result, ms=(time.perf_counter() - started) * 1000,
                 cache="" if answers is None else "hit" if kept is not None else "miss")
+    if answers is not None and kept is None:
+        call.cache_key = key
     work.calls.append(call)
-    outcome = decide(step.errors + http.errors, result, scope, work.spec.title)
+    return call
+
+
+def judge(step: Step, call: Call, scope: Scope, work, warnings: list, timed_out: bool = False):
+    """(value or SKIPPED, the scope with the answer's facts) of a call, by the error table; with
+    `timed_out`, the last answer of a poll out of time, by the rules for that."""
+    result = call.result
+    outcome = decide(step.errors + work.spec.http.errors, result, scope, work.spec.title, timed_out)
     call.outcome, call.error = outcome.kind, outcome.error
     if outcome.kind == "skip":
         raise StepSkipped()
@@ -132,8 +176,11 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
             return SKIPPED, scope
         raise StepFailed(outcome.error)
     assert isinstance(result, VendorAnswer)
-    if key is not None and kept is None:
-        answers.put(key, result, step.cache_seconds)  # accepted: kept for the step's time to live
+    if outcome.error is not None:  # accepted with a warning (e.g. a job's results so far)
+        warnings.append(outcome.error)
+    if call.cache_key is not None:
+        work.client.answers.put(call.cache_key, result, step.cache_seconds)  # accepted: kept for its time to live
+        call.cache_key = None
     try:
         body = read_body(step.read, result)
     except UnreadableBody as problem:
@@ -145,6 +192,34 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
     call.value = body if step.result is None else \
         evaluated(step.result, answered, work, step.path + ("result",), data=True)
     return call.value, answered
+
+
+def run_poll(step: Step, scope: Scope, work, warnings: list):
+    """The same call again, after each wait, until `poll.until` holds on an accepted answer.
+
+    The polls end when `poll.attempts` calls are made, when the time since the second call passes
+    `poll.for`, or when the request's budget could not hold the next wait; the last answer is then
+    judged by the `timed_out` rules (an error, or accepted with a warning). A client gone ends
+    them at once (OutOfTime: the cleanup steps run).
+    """
+    poll, clock, budget = step.poll, work.runtime.clock, work.budget
+    calls, deadline = 0, None
+    while True:
+        call = exchange(step, scope, work)
+        calls += 1
+        value, answered = judge(step, call, scope, work, warnings)
+        if value is SKIPPED or truthy(evaluated(poll.until, answered, work, step.path + ("poll", "until"), data=True)):
+            return value
+        wait = poll.waits[min(calls, len(poll.waits)) - 1]
+        if budget is not None and budget.client_gone():
+            raise OutOfTime()
+        if (poll.attempts is not None and calls >= poll.attempts) or (budget is not None and budget.remaining() <= wait):
+            return judge(step, call, scope, work, warnings, timed_out=True)[0]
+        clock.sleep(wait)
+        if deadline is None and poll.seconds is not None:
+            deadline = clock.monotonic() + poll.seconds
+        if deadline is not None and clock.monotonic() > deadline:
+            return judge(step, call, scope, work, warnings, timed_out=True)[0]
 
 
 def evaluated(expression, scope: Scope, work, path: tuple, *, data: bool = False):

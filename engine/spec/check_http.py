@@ -80,9 +80,10 @@ class HttpChecks:
         return tuple((key, None if value is None else self.template(value, path + (key,), names))
                      for key, value in mapping.items())
 
-    def error_rules(self, rules, path: tuple, names: frozenset = frozenset()) -> tuple:
+    def error_rules(self, rules, path: tuple, names: frozenset = frozenset(), polls: bool = False) -> tuple:
         """`names`: what a step's own rules see beside the answer (its `for each` item, `page`,
-        earlier steps); the spec-wide rules see the answer and the request only."""
+        earlier steps); the spec-wide rules see the answer and the request only. `polls`: the
+        rules are a polling step's, so `timed_out` rules have an answer to judge."""
         names = OUTCOME_NAMES | names
         compiled = []
         for index, rule in enumerate(rules):
@@ -95,15 +96,28 @@ class HttpChecks:
             if "fault" in when and ("status" in when or "body" in when):
                 self.error(here + ("when",), "a rule is about a fault or about an answer, not both",
                            "split it into two rules")
+            if when.get("timed_out") and not polls:
+                self.error(here + ("when", "timed_out"), "only a step that polls (`poll:`) runs out of time "
+                                                         "with an answer to judge",
+                           "move the rule to the errors of the step that polls", key=True)
+            elif when.get("timed_out") and "fault" in when:
+                self.error(here + ("when",), "a poll out of time has an answer, not a fault",
+                           "match its status or body")
+            if "warning" in rule and "accept" not in rule:
+                self.error(here + ("warning",), "a rule's `warning` goes with `accept: true`",
+                           "with an error instead, write `error: {..., type: warning}`", key=True)
             outcome = "error" if "error" in rule else "accept" if "accept" in rule else \
                 "skip step" if rule["skip"] == "step" else "skip"
-            error = rule.get("error", {})
+            error, warning = rule.get("error", {}), rule.get("warning")
             compiled.append(ErrorRule(
                 statuses=statuses, fault=when.get("fault"), body=body, outcome=outcome,
                 code=self.template(error.get("code", ""), here + ("error", "code"), names),
                 message=self.template(error.get("message", "Something went wrong."), here + ("error", "message"),
                                       names),
-                type=error_type(error.get("type", "fatal")), path=here))
+                type=error_type(error.get("type", "fatal")), path=here, timed_out=when.get("timed_out", False),
+                warning=None if warning is None else (
+                    self.template(warning["code"], here + ("warning", "code"), names),
+                    self.template(warning["message"], here + ("warning", "message"), names))))
         self.warn_about_unreachable_rules(compiled, rules)
         return tuple(compiled)
 
@@ -134,6 +148,8 @@ def error_type(written: str) -> str | None:
 
 def catches_all_of(earlier: ErrorRule, rule: ErrorRule) -> bool:
     """Does `earlier` match every outcome `rule` matches?"""
+    if earlier.timed_out != rule.timed_out:
+        return False  # they judge different answers
     if rule.fault is not None:
         return earlier.fault in (rule.fault, "any")
     return (earlier.fault is None and earlier.body is None and earlier.statuses is not None

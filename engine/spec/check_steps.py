@@ -2,12 +2,13 @@
 which, and what /health and token-less routes may call."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 from engine.language.expressions import Template
 from engine.language.functions import parse_duration
 from engine.spec.checker import PAGE_NAMES, REQUEST_NAMES, RESERVED_NAMES, RESPONSE_NAMES, root_names
-from engine.spec.model import HtmlTableReader, Pages, Step, origin_of
+from engine.spec.model import HtmlTableReader, Pages, Poll, Step, origin_of
 
 
 class StepChecks:
@@ -38,7 +39,10 @@ class StepChecks:
                        "json: sends a JSON body, form: a form-encoded one; keep one", key=True)
         answered = names | RESPONSE_NAMES  # `result` and `pages.while` see the answer and the step's scope
         pages = step.get("pages")
-        return Step(
+        if "pages" in step and "poll" in step:
+            self.error(path + ("poll",), "a step asks page after page (`pages`) or polls a job (`poll`), not both",
+                       "poll the job's state in one step, and read its pages in the next", key=True)
+        compiled = Step(
             name=name, url=url_template, once=step.get("once", "per observable"), method=step.get("method", "GET"),
             for_each=for_each,
             # `if` is decided once for the step, before its `for each` items exist.
@@ -54,8 +58,22 @@ class StepChecks:
             result=self.expression(step["result"], path + ("result",), answered) if "result" in step else None,
             pages=None if pages is None else Pages(self.expression(pages["while"], path + ("pages", "while"), answered),
                                                    pages["max"]),
-            errors=self.error_rules(step.get("errors", ()), path + ("errors",), names), path=path,
+            poll=self.poll(step["poll"], path + ("poll",), answered) if "poll" in step else None,
+            cleanup=step.get("cleanup", False),
+            errors=self.error_rules(step.get("errors", ()), path + ("errors",), names, polls="poll" in step),
+            path=path,
         )
+        steps = set(self.data.get("steps", {}))
+        return dataclasses.replace(compiled, reads_steps=frozenset(step_reads(compiled) & steps))
+
+    def poll(self, poll: dict, path: tuple, names: frozenset) -> Poll:
+        waits = tuple(poll["wait"]) if isinstance(poll["wait"], list) else (poll["wait"],)
+        if waits[-1] == 0 and poll.get("attempts") is None:
+            self.error(path + ("wait",), "the last wait is 0 s: the vendor would be asked again at once, "
+                                         "as often as it answers, until the time runs out",
+                       "wait a second or more between calls, e.g. wait: [0, 3]")
+        return Poll(self.expression(poll["until"], path + ("until",), names), waits, poll.get("for"),
+                    poll.get("attempts"))
 
     def cache_seconds(self, written: str | None, path: tuple) -> float | None:
         if written is None:
@@ -144,10 +162,11 @@ class StepChecks:
 
 def step_reads(step: Step) -> set:
     """Root names the expressions of a step read: its URL, query, headers, body, condition, items,
-    result and page condition (a `for each` item's own name included)."""
+    result, page condition and poll condition (a `for each` item's own name included)."""
     values = [step.url, *(v for _, v in step.query), *(v for _, v in step.headers), *(v for _, v in step.form or ())]
     expressions = [e for e in (step.condition, step.result, getattr(step.for_each, "items", None),
-                               getattr(step.pages, "more", None)) if e is not None]
+                               getattr(step.pages, "more", None), getattr(step.poll, "until", None))
+                   if e is not None]
     pending = values + [step.json]
     while pending:
         value = pending.pop()

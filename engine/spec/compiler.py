@@ -110,7 +110,8 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         listed = triggered | {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
                               for name in data.get(endpoint, {}).get("steps", ())}
         read_names = {root for root, _ in self.reads} | self.tables_named
-        probes = triggered | set(data.get("health", {}).get("steps", ()))  # called for what they do, not say
+        cleanups = {name for name, step in data.get("steps", {}).items() if isinstance(step, dict) and step.get("cleanup")}
+        probes = triggered | cleanups | set(data.get("health", {}).get("steps", ()))  # called for what they do, not say
         for name in data.get("steps", {}):
             if name not in listed:
                 self.warn(("steps", name), f"step {name!r} never runs: no endpoint lists it",

@@ -89,6 +89,8 @@ class ErrorRule:
     message: Template | str = ""
     type: str | None = "fatal"  # None: the error is answered without a `type`
     path: tuple = ()
+    timed_out: bool = False  # judges only the last answer of a poll out of time (and nothing else)
+    warning: tuple | None = None  # with accept: (code, message) templates of a warning answered beside the data
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,16 @@ class Pages:
 
     more: Expression
     max: int
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Ask again, waiting between calls, until `until` holds or the time (or attempts) run out."""
+
+    until: Expression
+    waits: tuple  # seconds before the 2nd call, the 3rd, ...; the last one repeats
+    seconds: float | None = None  # how long the polls may go on, from the second call
+    attempts: int | None = None  # calls at most, the first included
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,9 @@ class Step:
     read: object = "json"  # "json", "ndjson", "text" or HtmlTableReader
     result: Expression | None = None
     pages: Pages | None = None
+    poll: Poll | None = None
+    cleanup: bool = False  # undoes what earlier steps made: runs even when the budget is spent
+    reads_steps: frozenset = frozenset()  # the steps whose values it reads (a cleanup needs them all)
     errors: tuple = ()
     path: tuple = ()
 
