@@ -301,6 +301,11 @@ def test_try_lists_the_actions_and_runs_the_first(catalogue, capsys):
     assert trace["steps"][-1]["request"]["json"] == {"value": "192.0.2.1", "reason": "Asked from XDR"}
     assert main(base + ["--endpoint", "trigger", "--action", "acme-unblock"]) == 1
     assert json.loads(capsys.readouterr().out)["answer"]["errors"][0]["code"] == "invalid request"
+    # An action named by its id is sent with the query-params the listing offers it with.
+    assert main(base + ["--endpoint", "trigger", "--action", "acme-block-192.0.2.1"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["answer"] == {"data": {"status": "success"}}
+    assert trace["steps"][-1]["request"]["json"] == {"value": "192.0.2.1", "reason": "Asked from XDR"}
 
 
 def test_demo_triggers_the_first_action_on_the_examples(catalogue, capsys):

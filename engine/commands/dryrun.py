@@ -295,7 +295,7 @@ def unreadable_examples(spec: Spec) -> list[SpecError]:
         if not answer.ok:
             continue
         try:
-            read_body(spec.steps[name].read, answer)
+            read_body(spec.call_named(name).read, answer)
         except UnreadableBody as problem:
             problems.append(spec.problem(("examples", "answers", name, "file"),
                                          f"the example answer of step {name!r} cannot be read: {problem.reason}"))

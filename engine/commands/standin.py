@@ -149,11 +149,11 @@ def routes_from_examples(spec: Spec) -> list:
     send as constants."""
     if spec.examples is None:
         return []
-    places = {name: step_path(spec, spec.steps[name]) for name in spec.examples.answers}
+    places = {name: step_path(spec, spec.call_named(name)) for name in spec.examples.answers}
     shared = {place for place in places.values() if list(places.values()).count(place) > 1}
     routes = []
     for name, example in spec.examples.answers.items():
-        step = spec.steps[name]
+        step = spec.call_named(name)
         path, pattern = places[name]
         constants = tuple((key, as_query_text(value)) for key, value in step.query
                           if value is not None and not isinstance(value, Template)) if places[name] in shared else ()

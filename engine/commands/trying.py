@@ -171,6 +171,7 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         else:
             trace.answer = endpoint_answer(endpoint, run_endpoint(work, endpoint, [observable]))
         trace.calls = list(work.calls)
+        trace.secrets = sorted(set(trace.secrets) | set(work.obtained_secrets), key=len, reverse=True)
     finally:
         stop()
     trace.problems = ctim_problems(endpoint, trace.answer) + replay_problems(ledger, replay)
@@ -178,12 +179,13 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
 
 
 def trigger_request(work: Work, observable: Observable, action: str | None) -> TriggerRequest:
-    """The trigger XDR would send for the action: by id, or the first one offered (the listing's
-    calls are then shown in the trace too)."""
-    if action is not None:
-        return TriggerRequest(action, observable, observable_params(observable))
+    """The trigger XDR would send for the action the listing offers: by id, or the first one (the
+    listing's calls are shown in the trace too). An id not offered is sent with the observable's
+    params alone, as XDR could never send it: to see how the relay answers such a trigger."""
     listing = endpoint_answer("respond", run_endpoint(work, "respond", [observable]))
-    offered = listing.get("data") or []
+    offered = [one for one in listing.get("data") or [] if action is None or one.get("id") == action]
+    if action is not None and not offered:
+        return TriggerRequest(action, observable, observable_params(observable))
     if not offered:
         raise TryError(f"{work.spec.name} offers no action for {observable.type} {observable.value}"
                        + (f": {listing['errors'][0]['message']}" if listing.get("errors") else ""))

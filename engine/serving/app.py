@@ -138,7 +138,9 @@ class Relay:
     def answer_text(self, body: dict) -> str:
         """The answer as JSON without the request's credentials or SECRET_KEY, in any spelling: a
         vendor may echo its key (an error page quoting the URL), a template may upper-case or encode it."""
-        return redactor_for([*g.get("secrets_in_flight", ()), self.config.secret_key]).json_text(body)
+        work = g.get("work")
+        obtained = work.obtained_secrets if work is not None else ()
+        return redactor_for([*g.get("secrets_in_flight", ()), *obtained, self.config.secret_key]).json_text(body)
 
 
 def spec_cache(config: RelayConfig):
@@ -287,6 +289,9 @@ def create_app(specs: dict | None = None, config: RelayConfig | None = None, run
     @app.teardown_request
     def forget_secrets(_error):
         SECRETS_OUT_OF_LOGS.discard(g.pop("secrets_in_flight", []))
+        work = g.get("work")
+        if work is not None:
+            SECRETS_OUT_OF_LOGS.discard(work.obtained_secrets)
 
     app.register_error_handler(HTTPException, framework_error)
     app.wsgi_app = QueryForgetting(app.wsgi_app)

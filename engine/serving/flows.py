@@ -27,6 +27,7 @@ from engine.language.mapping import ABSENT, MappingError, bind_let, evaluation_f
 from engine.serving.budget import Budget
 from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.observables import Observable
+from engine.serving.redaction import SECRETS_OUT_OF_LOGS
 from engine.serving.steps import run_steps
 from engine.serving.vendor_http import VendorClient
 from engine.spec.model import Block, Spec
@@ -45,6 +46,19 @@ class Work:
     calls: list = field(default_factory=list)
     notes: object | None = None  # lint's dry run: told what the mappings make and where they fail
     rendered_base_url: str | None = None  # a base URL taken from the token, once rendered
+    token: str | None = None  # the access token this request's calls carry (access_tokens.py)
+    token_error: object = None  # the RelayError of a token request that failed: not asked again
+    obtained_secrets: list = field(default_factory=list)  # tokens the vendor issued: redacted like credentials
+
+    def note_secret(self, value: str) -> None:
+        """A secret the relay obtained while serving (an access token): kept out of answers and logs."""
+        if value not in self.obtained_secrets:
+            self.obtained_secrets.append(value)
+            SECRETS_OUT_OF_LOGS.add([value])
+
+    def secrets(self) -> list:
+        """Everything to redact from what this request shows: its credentials and obtained tokens."""
+        return [*(value for value in self.credentials.values() if value), *self.obtained_secrets]
 
     def base_scope(self) -> Scope:
         values = {"observable": None, "observables": [], "params": {}, "settings": self.settings,

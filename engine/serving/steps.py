@@ -27,12 +27,14 @@ from engine.errors import AUTH_FAILED, RelayError
 from engine.language.expressions import EvaluationError, Scope, Template, render_value
 from engine.language.functions import to_text
 from engine.language.mapping import truthy
+from engine.serving.access_tokens import access_token
 from engine.serving.answercache import answer_key
 from engine.serving.budget import Budget
 from engine.serving.failures import OutOfTime, StepFailed, StepSkipped, spec_runtime_error
 from engine.serving.outcomes import decide
 from engine.serving.readers import UnreadableBody, read_body
-from engine.serving.vendor_http import VendorAnswer, VendorFault, VendorRequest
+from engine.serving.signing import SCHEMES, wire_request
+from engine.serving.vendor_http import VendorAnswer, VendorFault, VendorRequest, body_kwargs
 from engine.spec.model import Step, origin_of
 
 SKIPPED = object()  # a call that found nothing for this step only (`skip: step`, a warning)
@@ -126,10 +128,22 @@ def call_once(step: Step, scope: Scope, work, warnings: list):
 
 
 def exchange(step: Step, scope: Scope, work) -> Call:
-    """One call made (or answered from the vendor-answer cache) and recorded; raises OutOfTime
+    """One call made (or answered from the vendor-answer cache) and recorded; a call whose access
+    token the vendor refused is made once more with a new token."""
+    request = build_request(step, scope, work)
+    call = send(step, request, work)
+    token = work.spec.http.auth_token
+    if request.token is not None and isinstance(call.result, VendorAnswer) and call.result.status in token.refresh_on:
+        call.outcome = "token refused"
+        access_token(work, refused=request.token)
+        call = send(step, build_request(step, scope, work), work)
+    return call
+
+
+def send(step: Step, request: VendorRequest, work) -> Call:
+    """The request sent (or answered from the vendor-answer cache) and recorded; raises OutOfTime
     when the request's budget allows no call. A cleanup step is never refused: when the budget is
     spent it gets a short grace of its own."""
-    request = build_request(step, scope, work)
     timeout = step.timeout or work.spec.http.timeout
     answers = work.client.answers if step.cache_seconds else None
     key = answer_key(request) if answers is not None else None
@@ -239,7 +253,7 @@ def build_request(step: Step, scope: Scope, work) -> VendorRequest:
         try:
             return as_text(value, scope)
         except EvaluationError as failure:
-            raise StepFailed(spec_runtime_error(work.spec, step.path + where, failure.reason, scope)) from None
+            raise request_failed(step, where, failure.reason, scope, work) from None
 
     url = text(step.url, "url") if not isinstance(step.url, Template) or step.url.whole else \
         encoded_url(step, scope, work)
@@ -249,9 +263,11 @@ def build_request(step: Step, scope: Scope, work) -> VendorRequest:
     origin, base_origin = origin_of(url), origin_of(base)
     if origin != base_origin and origin not in http.other_origins:
         # A template must never steer a call (and credentials) to a host the spec did not declare.
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), f"{origin} is not a declared origin",
-                                            scope))
+        raise request_failed(step, ("url",), f"{origin} is not a declared origin", scope, work)
     with_auth = step.use_auth and origin == base_origin
+    token = access_token(work) if with_auth and http.auth_token is not None else None
+    if token is not None:
+        scope = scope.with_values(token=token)
     params = [(name, text(value, "query", name)) for name, value in step.query]
     headers = {}
     for name, value in http.headers + step.headers:
@@ -272,11 +288,27 @@ def build_request(step: Step, scope: Scope, work) -> VendorRequest:
     try:
         body = render_value(step.json, scope) if step.json is not None else None
     except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("json",), failure.reason, scope)) from None
+        raise request_failed(step, ("json",), failure.reason, scope, work) from None
     form = None
     if step.form is not None:
         form = tuple((name, text(value, "form", name)) for name, value in step.form)
-    return VendorRequest(step.method, url, tuple(params), headers, body, form)
+    request = VendorRequest(step.method, url, tuple(params), headers, body, form, token)
+    if with_auth and http.auth_sign is not None:
+        scheme, parameters = http.auth_sign
+        values = {name: text(value, "auth", "sign", name) or "" for name, value in parameters}
+        wire = wire_request(step.method, url, request.params, headers, body_kwargs(request))
+        request.headers.update(SCHEMES[scheme].sign(wire, values, work.runtime.clock.now(), work.runtime.new_nonce()))
+    return request
+
+
+def request_failed(step: Step, where: tuple, reason: str, scope: Scope, work) -> StepFailed:
+    """A request that cannot be built. The token request reads only credentials and settings, so
+    when it fails they are at fault (a key that does not parse, a token URL on another host): an
+    authorization error. Any other step's failure is the spec's, located in its file."""
+    if step.path[:3] == ("http", "auth", "token"):
+        return StepFailed(RelayError("authorization error", AUTH_FAILED + f"{work.spec.title} cannot be asked for "
+                                                                          f"a token with these credentials: {reason}."))
+    return StepFailed(spec_runtime_error(work.spec, step.path + where, reason, scope))
 
 
 HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
@@ -328,7 +360,7 @@ def check_header_values(headers: dict, work) -> None:
     """A header value HTTP cannot carry fails the whole request when it holds a credential (every
     observable would send it: Cisco's relays answer an authorization error), else only this
     observable (the value came from it); either way before anything is sent."""
-    credentials = [value for value in work.credentials.values() if value]
+    credentials = work.secrets()
     for value in headers.values():
         with_credential = any(credential in value for credential in credentials)
         if (SENDABLE_CREDENTIAL if with_credential else SENDABLE_HEADER).fullmatch(value):
@@ -346,7 +378,7 @@ def encoded_url(step: Step, scope: Scope, work) -> str:
     try:
         return step.url.render_text(scope, lambda text: quote(text, safe=step.url_safe))
     except EvaluationError as failure:
-        raise StepFailed(spec_runtime_error(work.spec, step.path + ("url",), failure.reason, scope)) from None
+        raise request_failed(step, ("url",), failure.reason, scope, work) from None
 
 
 def as_text(value, scope: Scope):

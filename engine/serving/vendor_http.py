@@ -25,6 +25,7 @@ import requests
 import urllib3
 
 from engine.serving.transport import AddressRefused, cause_of, exchange
+from engine.serving.access_tokens import TokenCache
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -40,6 +41,7 @@ class VendorRequest:
     headers: dict = field(default_factory=dict, repr=False)
     json: object = field(default=None, repr=False)
     form: tuple | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)  # the access token it carries (not sent as such)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class VendorClient:
         self.private_ok = private_ok or self.upstream is not None
         self.rate_limit = rate_limit  # ratelimit.RateLimit, shared by the requests this process serves
         self.answers = answers  # answercache.AnswerCache, when a step of the spec keeps answers
+        self.tokens = TokenCache()  # access tokens the vendor issued, per credentials (http.auth.token)
 
     def send(self, request: VendorRequest, timeout: float) -> VendorAnswer | VendorFault:
         deadline = time.monotonic() + timeout
@@ -99,10 +102,10 @@ class VendorClient:
             return VendorFault("path", "the request path would contain a '.' or '..' segment "
                                        "(from an observable value?), which the relay does not send")
         url = self.redirected(request.url)
-        method, body_kwargs = request.method, _body(request)
+        method, body = request.method, body_kwargs(request)
         for _ in range(MAX_REDIRECTS + 1):
             with exchange(deadline, self.private_ok):
-                fault_or_answer = self._send_once(method, url, request, body_kwargs, deadline, timeout)
+                fault_or_answer = self._send_once(method, url, request, body, deadline, timeout)
             if isinstance(fault_or_answer, VendorFault) or fault_or_answer.status not in (301, 302, 303, 307, 308):
                 return fault_or_answer
             location = fault_or_answer.headers.get("Location")
@@ -113,7 +116,7 @@ class VendorClient:
                 return VendorFault("redirect", f"the vendor redirected to another host ({_origin(target)}), "
                                                "which the relay does not follow")
             if fault_or_answer.status == 303:
-                method, body_kwargs = "GET", {}
+                method, body = "GET", {}
             url = target
             request = VendorRequest(method, url, (), request.headers)  # the query is in the Location
         return VendorFault("redirect", "too many redirects")
@@ -125,14 +128,14 @@ class VendorClient:
         target, parts = urlsplit(self.upstream), urlsplit(url)
         return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
 
-    def _send_once(self, method, url, request, body_kwargs, deadline, timeout):
+    def _send_once(self, method, url, request, body, deadline, timeout):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return VendorFault("timeout", f"no answer within {timeout:g} s")
         try:
             response = self.session.request(
                 method, url, params=list(request.params) or None, headers=request.headers,
-                timeout=(min(remaining, 5.0), remaining), allow_redirects=False, stream=True, **body_kwargs)
+                timeout=(min(remaining, 5.0), remaining), allow_redirects=False, stream=True, **body)
         except requests.exceptions.SSLError as problem:
             if time.monotonic() >= deadline:  # the watchdog cut a handshake that was still dripping
                 return VendorFault("timeout", f"no answer within {timeout:g} s")
@@ -211,7 +214,7 @@ def _wait_at_most(response, seconds: float) -> None:
             pass
 
 
-def _body(request: VendorRequest) -> dict:
+def body_kwargs(request: VendorRequest) -> dict:
     if request.json is not None:
         return {"json": request.json}
     if request.form is not None:

@@ -2,12 +2,15 @@
 header and query templates, auth, and the rules that turn vendor answers into relay outcomes."""
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 from engine.language.expressions import Template
 from engine.serving.addresses import FORBIDDEN, PRIVATE, host_kind
-from engine.spec.checker import OUTCOME_NAMES, REQUEST_NAMES
-from engine.spec.model import ErrorRule, HttpConfig, origin_of
+from engine.serving.signing import SCHEMES
+from engine.spec.check_steps import step_reads
+from engine.spec.checker import OUTCOME_NAMES, REQUEST_NAMES, RESPONSE_NAMES
+from engine.spec.model import TOKEN_STEP, ErrorRule, HttpConfig, TokenRequest, origin_of
 
 
 class HttpChecks:
@@ -23,20 +26,58 @@ class HttpChecks:
             self.check_origin(origin, path + ("other_origins", index), allow_plain, private)
         auth = http.get("auth", {})
         basic = auth.get("basic")
+        token = self.token_request(auth["token"], path + ("auth", "token")) if "token" in auth else None
+        auth_names = REQUEST_NAMES | {TOKEN_STEP} if token is not None else REQUEST_NAMES
         return HttpConfig(
             base_url=http["base_url"].rstrip("/"), base_template=base_template,
             other_origins=tuple(origin_of(o) for o in http.get("other_origins", ())),
             timeout=float(http.get("timeout", 10)),
             rate_limit=(http["rate_limit"]["calls"], float(http["rate_limit"]["seconds"])) if "rate_limit" in http else None,
             headers=self.pairs(http.get("headers", {}), path + ("headers",), REQUEST_NAMES),
-            auth_headers=self.pairs(auth.get("headers", {}), path + ("auth", "headers"), REQUEST_NAMES),
-            auth_query=self.pairs(auth.get("query", {}), path + ("auth", "query"), REQUEST_NAMES),
+            auth_headers=self.pairs(auth.get("headers", {}), path + ("auth", "headers"), auth_names),
+            auth_query=self.pairs(auth.get("query", {}), path + ("auth", "query"), auth_names),
+            auth_token=token,
+            auth_sign=self.signing(auth["sign"], path + ("auth", "sign")) if "sign" in auth else None,
             auth_basic=None if basic is None else (
                 self.template(basic["username"], path + ("auth", "basic", "username"), REQUEST_NAMES),
                 self.template(basic["password"], path + ("auth", "basic", "password"), REQUEST_NAMES)),
             errors=self.error_rules(http.get("errors", ()), path + ("errors",)),
             allow_plain_http=allow_plain, private_network=private,
         )
+
+    def token_request(self, token: dict, path: tuple) -> TokenRequest | None:
+        """`http.auth.token`: a request of its own, made without the auth it provides, whose
+        templates read the credentials and settings only (one token serves every observable)."""
+        step = self.step(TOKEN_STEP, {"method": "POST", "result": "body.access_token", **token, "auth": False},
+                         path=path)
+        for name in sorted(step_reads(dataclasses.replace(step, result=None)) - {"credentials", "settings"}):
+            self.error(path, f"the token request reads {name!r}; it may read only credentials and settings",
+                       "one token serves every observable and step of a request")
+        if not (self.data.get("http", {}).get("auth", {}).keys() & {"headers", "query"}):
+            self.error(path, "the token is asked for but never sent",
+                       'send it with http.auth.headers, e.g. {Authorization: "Bearer {{ token }}"}')
+        answered = frozenset({"credentials", "settings"}) | RESPONSE_NAMES
+        expires_in = self.expression(token.get("expires_in", "body.expires_in"), path + ("expires_in",), answered)
+        return TokenRequest(step, expires_in, frozenset(token.get("refresh_on", (401,))))
+
+    def signing(self, sign: dict, path: tuple) -> tuple | None:
+        """`http.auth.sign`: a scheme of signing.SCHEMES and its parameters, templates over the
+        credentials and settings."""
+        scheme = SCHEMES.get(sign["scheme"])
+        if scheme is None:
+            self.error(path + ("scheme",), f"no signing scheme {sign['scheme']!r}", "one of: " + ", ".join(SCHEMES))
+            return None
+        given = [name for name in sign if name != "scheme"]
+        for name in given:
+            if name not in scheme.parameters:
+                self.error(path + (name,), f"{sign['scheme']} takes no parameter {name!r}",
+                           "its parameters: " + ", ".join(scheme.parameters), key=True)
+        missing = [name for name in scheme.parameters if name not in given]
+        if missing:
+            self.error(path, f"{sign['scheme']} needs {', '.join(missing)}",
+                       "give each as a template, e.g. client_secret: \"{{ credentials.client_secret }}\"")
+        names = frozenset({"credentials", "settings"})
+        return sign["scheme"], tuple((name, self.template(sign[name], path + (name,), names)) for name in given)
 
     def base_url_template(self, url: str, path: tuple, allow_plain: bool):
         """A base URL whose host comes from the token (an on-premises API): a template that may read

@@ -12,11 +12,11 @@ from engine.spec.model import HtmlTableReader, Pages, Poll, Step, origin_of
 
 
 class StepChecks:
-    def step(self, name: str, step: dict) -> Step:
-        path = ("steps", name)
+    def step(self, name: str, step: dict, path: tuple | None = None) -> Step:
+        path = path or ("steps", name)
         # Steps may read earlier steps' results; which ones exist is checked per endpoint below.
         names = frozenset(REQUEST_NAMES | set(self.data.get("steps", {})))
-        if name in RESERVED_NAMES:
+        if name in RESERVED_NAMES and path == ("steps", name):
             self.error(path, f"{name!r} is a reserved name", f"rename the step: expressions read {name!r} as "
                                                              "the request's or the answer's", key=True)
         for_each = None

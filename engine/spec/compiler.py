@@ -21,7 +21,7 @@ from engine.spec.check_respond import RespondChecks, triggered_steps
 from engine.spec.check_steps import StepChecks
 from engine.spec.check_tables import TableChecks
 from engine.spec.checker import REQUEST_NAMES, Checker
-from engine.spec.model import ENDPOINT_OUTPUTS, Credential, Setting, Spec
+from engine.spec.model import ENDPOINT_OUTPUTS, TOKEN_STEP, Credential, Setting, Spec
 from engine.spec.document import Document
 
 
@@ -77,7 +77,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
                                         frozenset({"details", "details_python"})),
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
             read_token_first=data.get("read_token_first", False),
-            endpoints=MappingProxyType(endpoints), respond=respond, examples=self.examples(data.get("examples"), steps),
+            endpoints=MappingProxyType(endpoints), respond=respond, examples=self.examples(data.get("examples"), calls_answered(http, steps)),
             document=self.document,
         )
         if not any(problem.severity == "error" for problem in self.problems):
@@ -110,8 +110,11 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         listed = triggered | {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
                               for name in data.get(endpoint, {}).get("steps", ())}
         read_names = {root for root, _ in self.reads} | self.tables_named
-        cleanups = {name for name, step in data.get("steps", {}).items() if isinstance(step, dict) and step.get("cleanup")}
-        probes = triggered | cleanups | set(data.get("health", {}).get("steps", ()))  # called for what they do, not say
+        # Called for what they do, not what they say: triggers, health probes, a job's cleanup, and
+        # a poll (it waits for the job the next step reads).
+        done_for_effect = {name for name, step in data.get("steps", {}).items()
+                           if isinstance(step, dict) and (step.get("cleanup") or "poll" in step)}
+        probes = triggered | done_for_effect | set(data.get("health", {}).get("steps", ()))
         for name in data.get("steps", {}):
             if name not in listed:
                 self.warn(("steps", name), f"step {name!r} never runs: no endpoint lists it",
@@ -132,6 +135,13 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         for name, path in self.let_values:
             if name not in names_read:
                 self.warn(path, f"let value {name!r} is never used", "use it below, or remove it", key=True)
+
+
+def calls_answered(http, steps: dict) -> dict:
+    """The calls an example may answer: the steps, and the token request."""
+    if http is None or http.auth_token is None:
+        return steps
+    return {**steps, TOKEN_STEP: http.auth_token.step}
 
 
 def compile_spec(document: Document):

@@ -148,6 +148,18 @@ class Step:
         return self.once == "per request"
 
 
+TOKEN_STEP = "token"  # the name of a token request, in traces, logs and `examples`
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """`http.auth.token`: how the vendor issues an access token for the credentials."""
+
+    step: Step  # the request, named TOKEN_STEP; its templates read credentials and settings only
+    expires_in: Expression  # seconds the token lives, over the answer
+    refresh_on: frozenset = frozenset({401})  # a call answered so gets a new token, and is made once more
+
+
 @dataclass(frozen=True)
 class HttpConfig:
     base_url: str  # as written; a template when `base_template` is set
@@ -158,6 +170,8 @@ class HttpConfig:
     auth_headers: tuple = ()
     auth_query: tuple = ()
     auth_basic: tuple | None = None  # (username template, password template)
+    auth_token: TokenRequest | None = None
+    auth_sign: tuple | None = None  # (scheme name, ((parameter, template), ...)): signing.SCHEMES
     errors: tuple = ()
     allow_plain_http: bool = False
     private_network: bool = False  # the spec's half of reaching a private address (the operator has the other)
@@ -293,6 +307,12 @@ class Spec:
 
     def endpoint(self, name: str) -> Block | None:
         return self.endpoints.get(name)
+
+    def call_named(self, name: str) -> Step | None:
+        """A step by name, or the token request (`token`): the calls examples answer."""
+        if name == TOKEN_STEP and self.http is not None and self.http.auth_token is not None:
+            return self.http.auth_token.step
+        return self.steps.get(name)
 
     def declares(self, route: str) -> bool:
         """Whether the spec serves this relay route (health, deliberate, observe, refer, respond, trigger)."""

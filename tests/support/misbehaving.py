@@ -44,6 +44,7 @@ class Request:
     query: dict
     headers: dict  # lower-case names
     body: bytes = b""
+    raw_query: str = ""  # the query string as it arrived, percent-encoding included
 
     def param(self, name: str, default=None):
         return self.query.get(name, default)
@@ -386,7 +387,8 @@ def _read_request(connection) -> Request | None:
             break
         body += chunk
     parts = urlsplit(target)
-    return Request(method, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)), headers, body)
+    return Request(method, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)), headers, body,
+                   parts.query)
 
 
 def _close_quietly(connection) -> None:
