@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import jwt as pyjwt

@@ -29,6 +29,7 @@ from engine.serving.observables import Observable
 from engine.serving.readers import UnreadableBody, read_body
 from engine.serving.respond import TriggerRequest, triggered
 from engine.serving.runtime import Runtime
+from engine.serving.tiles import run_tile_data
 from engine.serving.transport import loopback_session
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 from engine.spec.model import Block, Spec
@@ -81,6 +82,8 @@ def example_problems(spec: Spec) -> list[SpecError]:
                 problems += endpoint_problems(spec, endpoint, answer, notes)
                 if endpoint == "respond":
                     problems += trigger_problems(spec, work, observable, answer.get("data") or [])
+            if spec.tiles is not None:
+                problems += tile_problems(spec, Work(spec, client, runtime, credentials, settings))
     finally:
         relay_log.disabled = quiet
     return once_per_place(problems)
@@ -96,6 +99,19 @@ def trigger_problems(spec: Spec, work: Work, observable: Observable, offered: li
                 "the vendor had nothing to act on"
             problems.append(spec.problem(action.path + ("trigger",) if action else ("respond",),
                                          f"a trigger of {offer['id']!r} fails on the spec's example answers: {why}"))
+    return problems
+
+
+def tile_problems(spec: Spec, work: Work) -> list[SpecError]:
+    """Each tile's data for its first period, made from the examples: it must not fail. (One
+    example answers a step for every tile, so a tile may find nothing there; that is no problem.)"""
+    problems = []
+    for tile in spec.tiles.tiles:
+        answer = run_tile_data(work, tile, tile.periods[0])
+        for error in answer.get("errors", ()):
+            if error.get("type") != "warning":
+                problems.append(spec.problem(tile.path, f"the data of tile {tile.id!r} fails on the spec's example "
+                                                        f"answers: {error['code']}: {error['message']}"))
     return problems
 
 

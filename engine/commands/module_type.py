@@ -45,6 +45,9 @@ ROUTES = (
     ("refer", "refer/observables", "Links to {title}'s pages about observables."),
     ("respond", "respond/observables", "Response actions {title} takes on observables."),
     ("trigger", "respond/trigger", None),  # part of the respond capability
+    ("tiles", "tiles", "Dashboard tiles of what {title} sees over a period."),
+    ("tile", "tiles/tile", None),  # part of the tiles capability
+    ("tile_data", "tiles/tile-data", None),
 )
 
 

@@ -29,11 +29,13 @@ from engine.serving.observables import Observable
 from engine.serving.redaction import redact, spellings
 from engine.serving.respond import TriggerRequest, run_trigger
 from engine.serving.runtime import FrozenClock, PinnedClock, Runtime
+from engine.serving.tiles import run_tile_data
 from engine.serving.transport import loopback_session
 from engine.commands.tokens import demo_claims
 from engine.serving.vendor_http import VendorAnswer, VendorClient
 
-ENDPOINTS = ("observe", "deliberate", "refer", "respond", "trigger", "health")
+ENDPOINTS = ("observe", "deliberate", "refer", "respond", "trigger", "health", "tile-data")
+NO_OBSERVABLE = ("health", "tile-data")
 PREVIEW_CHARS = 1200
 
 
@@ -49,6 +51,9 @@ def add_arguments(parser) -> None:
                         help="respond: the actions offered; trigger: run one (see --action)")
     parser.add_argument("--action", metavar="ID", help="with --endpoint trigger: the action id to run "
                                                        "(default: the first one offered for the observable)")
+    parser.add_argument("--tile", metavar="ID", help="with --endpoint tile-data: the tile (default: the first)")
+    parser.add_argument("--period", metavar="NAME", help="with --endpoint tile-data: the period (default: the "
+                                                         "tile's default, else its first)")
     parser.add_argument("--replay", metavar="CASE.json|examples",
                         help="answer from a recorded case or the spec's examples instead of the vendor")
     parser.add_argument("--record", metavar="DIR", help="save the exchange as a replayable case under DIR/VENDOR/")
@@ -62,14 +67,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.commands.cli import _specs
     try:
-        if args.endpoint == "health":
-            observable = None  # /health asks nothing about an observable: none is given
+        if args.endpoint in NO_OBSERVABLE:
+            observable = None  # /health and tiles ask nothing about an observable: none is given
         elif args.type is None or args.value is None:
             raise TryError(f"/{args.endpoint} needs an observable: relay try {args.vendor} TYPE VALUE")
         else:
             observable = Observable(args.type.lower(), args.value)
         trace = try_observable(_specs(args.vendors, [args.vendor]), args.vendor, observable, args.endpoint, replay=args.replay,
-                               claims=read_claims(args), action=args.action)
+                               claims=read_claims(args), action=args.action, tile=args.tile, period=args.period)
     except TryError as problem:
         print(f"relay try: {problem}", file=sys.stderr)
         return 2
@@ -133,14 +138,17 @@ class Trace:
 
 
 def try_observable(specs: dict, vendor: str, observable: Observable | None, endpoint: str = "observe",
-                   replay: str | None = None, claims: dict | None = None, action: str | None = None) -> Trace:
+                   replay: str | None = None, claims: dict | None = None, action: str | None = None,
+                   tile: str | None = None, period: str | None = None) -> Trace:
     spec = specs.get(vendor)
     if spec is None:
         raise TryError(f"no vendor {vendor!r}; the catalogue has: {', '.join(sorted(specs))}")
-    if not spec.declares(endpoint):
-        declared = [name for name in ENDPOINTS if spec.declares(name)]
+    if not spec.declares(endpoint.replace("-", "_")):
+        declared = [name for name in ENDPOINTS if spec.declares(name.replace("-", "_"))]
         raise TryError(f"{vendor} does not declare /{endpoint}; it has: {', '.join(declared)}")
-    if endpoint != "health" and not spec.supports(observable.type):
+    if endpoint == "tile-data":
+        tile, period = chosen_tile(spec, tile, period)
+    elif endpoint != "health" and not spec.supports(observable.type):
         raise TryError(f"{vendor} does not answer for {observable.type!r}; it knows: "
                        f"{', '.join(sorted(spec.observable_types))}")
     runtime, client, stop, case_claims, ledger = _vendor_for(spec, replay)
@@ -164,6 +172,9 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         if endpoint == "health":
             errors = run_health(work).errors
             trace.answer = errors_only(errors) if errors else {"data": {"status": "ok"}}
+        elif endpoint == "tile-data":
+            trace.form = {"tile_id": tile.id, "period": period}
+            trace.answer = run_tile_data(work, tile, period)
         elif endpoint == "trigger":
             asked = trigger_request(work, observable, action)
             trace.form = {"action-id": asked.action_id, **asked.params}
@@ -176,6 +187,18 @@ def try_observable(specs: dict, vendor: str, observable: Observable | None, endp
         stop()
     trace.problems = ctim_problems(endpoint, trace.answer) + replay_problems(ledger, replay)
     return trace
+
+
+def chosen_tile(spec, tile_id: str | None, period: str | None) -> tuple:
+    """(the Tile, the period): as asked, or the first tile and its default (else first) period."""
+    tiles = spec.tiles.tiles
+    tile = tiles[0] if tile_id is None else spec.tiles.tile(tile_id)
+    if tile is None:
+        raise TryError(f"{spec.name} has no tile {tile_id!r}; it has: {', '.join(t.id for t in tiles)}")
+    period = period or tile.definition.get("default_period") or tile.periods[0]
+    if period not in tile.periods:
+        raise TryError(f"the tile {tile.id} has no period {period!r}; it has: {', '.join(tile.periods)}")
+    return tile, period
 
 
 def trigger_request(work: Work, observable: Observable, action: str | None) -> TriggerRequest:
@@ -246,7 +269,7 @@ def _secrets(spec, claims: dict) -> list:
 
 def ctim_problems(endpoint: str, answer: dict) -> list:
     data = answer.get("data")
-    if data is None or endpoint in ("health", "respond", "trigger"):  # no CTIM in these
+    if data is None or endpoint in ("health", "respond", "trigger", "tile-data"):  # no CTIM in these
         return []
     return validate_refer_data(data) if endpoint == "refer" else validate_observe_data(data)
 
@@ -348,7 +371,7 @@ def record_case(trace: Trace, folder: Path) -> Path:
 
     path_by_endpoint = {"observe": "/observe/observables", "deliberate": "/deliberate/observables",
                         "refer": "/refer/observables", "respond": "/respond/observables",
-                        "trigger": "/respond/trigger", "health": "/health"}
+                        "trigger": "/respond/trigger", "health": "/health", "tile-data": "/tiles/tile-data"}
     target = folder / trace.vendor
     target.mkdir(parents=True, exist_ok=True)
     number = len(list(target.glob(f"try-{trace.endpoint}-*.json"))) + 1

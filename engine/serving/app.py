@@ -3,8 +3,8 @@
     create_app(specs=None, config=None, runtime=None) -> Flask
 
 Routes are the relay API of Cisco's relays: POST /health, /deliberate/observables,
-/observe/observables, /refer/observables, /respond/observables, /respond/trigger, /version (and the
-tiles routes, which answer like an undeclared route), GET /watchdog. Relay errors are HTTP 200 with
+/observe/observables, /refer/observables, /respond/observables, /respond/trigger, /tiles,
+/tiles/tile, /tiles/tile-data, /version, GET /watchdog. Relay errors are HTTP 200 with
 `{"errors": [...]}` next to whatever data was gathered; an engine failure is logged and answered
 as a relay error, never as a stack trace.
 
@@ -35,6 +35,7 @@ from engine.serving.requestlog import RequestLog
 from engine.serving.respond import STUB_LISTING, STUB_TRIGGER, failure, run_trigger, validate_trigger
 from engine.serving.redaction import REQUEST_LINES_WITHOUT_QUERY, SECRETS_OUT_OF_LOGS, redactor_for
 from engine.serving.runtime import Runtime
+from engine.serving.tiles import asked_tile, run_tile_data, tile_list
 from engine.spec.model import Spec
 from engine.serving.vendor_http import VendorClient
 
@@ -57,8 +58,8 @@ RELAY_ROUTES = {
 
 def routes_of(spec: Spec) -> list:
     """The relay routes a spec serves (the ones it declares, and /version and /watchdog)."""
-    declared = [RELAY_ROUTES[name][1] for name in ("health", "deliberate", "observe", "refer", "respond", "trigger")
-                if spec.declares(name)]
+    declared = [RELAY_ROUTES[name][1] for name in ("health", "deliberate", "observe", "refer", "respond", "trigger",
+                                                    "tiles", "tile", "tile_data") if spec.declares(name)]
     return declared + [RELAY_ROUTES["version"][1], RELAY_ROUTES["watchdog"][1]]
 
 
@@ -86,7 +87,7 @@ class Relay:
             if not token:
                 return errors_only([RelayError("health check failed", spec.watchdog_message)])
             return {"data": token}
-        if route in ("health", "deliberate", "observe", "refer", "respond", "trigger") and not spec.declares(route):
+        if not spec.declares(route):
             return None
         if route == "health":
             errors = run_health(self.work(spec, audience, "health")).errors
@@ -97,7 +98,7 @@ class Relay:
             if not spec.respond.actions:  # declared without actions: the relay template's stubs
                 return dict(STUB_LISTING if route == "respond" else STUB_TRIGGER)
             return self.enrich(spec, route, audience) if route == "respond" else self.trigger(spec, audience)
-        return None  # tiles: not declared by any spec yet
+        return self.tiles(spec, route, audience)
 
     def enrich(self, spec: Spec, route: str, audience: str):
         empty = [] if route in ("refer", "respond") else {}
@@ -124,6 +125,18 @@ class Relay:
             return failure(spec, [input_error(spec, problem)])
         except RelayError as refused:
             return failure(spec, [refused])
+
+    def tiles(self, spec: Spec, route: str, audience: str):
+        """/tiles, /tiles/tile and /tiles/tile-data: the token is read on each, as Cisco's relays did."""
+        work = self.work(spec, audience, route) if spec.read_token_first or route == "tiles" else None
+        if route == "tiles":
+            return tile_list(spec)
+        try:
+            tile, period = asked_tile(spec, request_json(), with_period=route == "tile_data")
+        except InvalidInput as problem:
+            return errors_only([input_error(spec, problem)])
+        work = work or self.work(spec, audience, route)
+        return {"data": dict(tile.definition)} if route == "tile" else run_tile_data(work, tile, period)
 
     def work(self, spec: Spec, audience: str, route: str) -> Work:
         # A route of a vendor that needs no credentials reads no token, as such Cisco relays do.

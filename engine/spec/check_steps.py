@@ -12,10 +12,11 @@ from engine.spec.model import HtmlTableReader, Pages, Poll, Step, origin_of
 
 
 class StepChecks:
-    def step(self, name: str, step: dict, path: tuple | None = None) -> Step:
+    def step(self, name: str, step: dict, path: tuple | None = None, extra: frozenset = frozenset()) -> Step:
+        """`extra`: names the step sees where it runs beside the request's (a tile's `period`)."""
         path = path or ("steps", name)
         # Steps may read earlier steps' results; which ones exist is checked per endpoint below.
-        names = frozenset(REQUEST_NAMES | set(self.data.get("steps", {})))
+        names = frozenset(REQUEST_NAMES | set(self.data.get("steps", {}))) | extra
         if name in RESERVED_NAMES and path == ("steps", name):
             self.error(path, f"{name!r} is a reserved name", f"rename the step: expressions read {name!r} as "
                                                              "the request's or the answer's", key=True)

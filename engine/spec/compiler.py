@@ -20,12 +20,14 @@ from engine.spec.check_mappings import MappingChecks
 from engine.spec.check_respond import RespondChecks, triggered_steps
 from engine.spec.check_steps import StepChecks
 from engine.spec.check_tables import TableChecks
+from engine.spec.check_tiles import TILE_NAMES, TileChecks
 from engine.spec.checker import REQUEST_NAMES, Checker
 from engine.spec.model import ENDPOINT_OUTPUTS, TOKEN_STEP, Credential, Setting, Spec
 from engine.spec.document import Document
 
 
-class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, TableChecks, ExampleChecks):
+class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, TileChecks, TableChecks,
+               ExampleChecks):
     def compile(self) -> Spec | None:
         data = self.data
         credentials = tuple(Credential(name, c["label"], c.get("type", "api_key"), c.get("required", True),
@@ -38,7 +40,9 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
                 self.error(("settings", name, "default"), "a required setting has no default: tokens without it "
                                                           "are refused", "remove `default`, or `required`", key=True)
         http = self.http(data.get("http"))
-        steps = {name: self.step(name, step) for name, step in data.get("steps", {}).items()}
+        in_tiles, seen_by_tiles = tile_steps(data), tile_names(data)
+        steps = {name: self.step(name, step, extra=seen_by_tiles if name in in_tiles else frozenset())
+                 for name, step in data.get("steps", {}).items()}
         endpoints = {}
         for endpoint in ("deliberate", "observe", "refer"):
             if endpoint in data:
@@ -47,6 +51,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         respond = None
         if "respond" in data:
             endpoints["respond"], respond = self.respond(data["respond"], steps)
+        tiles = self.tiles(data["tiles"], steps) if "tiles" in data else None
         self.check_params_read_by_triggers_only(steps)
         health = None
         if "health" in data:
@@ -57,7 +62,7 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         if data.get("token") == "none" and any(c.get("required", True) for c in data.get("credentials", {}).values()):
             self.error(("token",), "a spec whose requests carry no token cannot require credentials",
                        "mark the credentials `required: false`, or drop `token: none`")
-        if (steps or endpoints or health) and http is None:
+        if (steps or endpoints or health or tiles) and http is None:
             self.error((), "steps call a vendor, so the spec needs an `http:` section",
                        "add http: {base_url: https://api.example.com/v1}", key=True)
         input_section = data.get("input", {})
@@ -77,7 +82,8 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
                                         frozenset({"details", "details_python"})),
             health=health, health_token=data.get("health", {}).get("token"), token=data.get("token", "required"),
             read_token_first=data.get("read_token_first", False),
-            endpoints=MappingProxyType(endpoints), respond=respond, examples=self.examples(data.get("examples"), calls_answered(http, steps)),
+            endpoints=MappingProxyType(endpoints), respond=respond, tiles=tiles,
+            examples=self.examples(data.get("examples"), calls_answered(http, steps)),
             document=self.document,
         )
         if not any(problem.severity == "error" for problem in self.problems):
@@ -107,8 +113,8 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
                           f"send it with {{{{ credentials.{name} }}}}, e.g. under http.auth, or remove it: "
                           "tokens without it are refused", key=True)
         triggered = triggered_steps(data)
-        listed = triggered | {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
-                              for name in data.get(endpoint, {}).get("steps", ())}
+        listed = triggered | tile_steps(data) | {name for endpoint in ("health", *ENDPOINT_OUTPUTS)
+                                                 for name in data.get(endpoint, {}).get("steps", ())}
         read_names = {root for root, _ in self.reads} | self.tables_named
         # Called for what they do, not what they say: triggers, health probes, a job's cleanup, and
         # a poll (it waits for the job the next step reads).
@@ -135,6 +141,18 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ta
         for name, path in self.let_values:
             if name not in names_read:
                 self.warn(path, f"let value {name!r} is never used", "use it below, or remove it", key=True)
+
+
+def tile_steps(data: dict) -> set:
+    """The steps the tiles run, for any of them."""
+    tiles = data.get("tiles", {})
+    return set(tiles.get("steps", ())) | {name for tile in tiles.get("list", ()) for name in tile.get("steps", ())}
+
+
+def tile_names(data: dict) -> frozenset:
+    """What the steps the tiles run may read beyond the request: `tile`, `period` and the tiles' `let` values."""
+    tiles = data.get("tiles", {})
+    return TILE_NAMES | {name for tile in tiles.get("list", ()) for name in tile.get("let", {})}
 
 
 def calls_answered(http, steps: dict) -> dict:

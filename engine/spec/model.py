@@ -253,6 +253,36 @@ class Respond:
 
 
 @dataclass(frozen=True)
+class Tile:
+    """A dashboard tile: its definition, and how its data is made for a period."""
+
+    id: str
+    definition: MappingProxyType  # what /tiles and /tiles/tile answer: id, type, title, periods, ...
+    let: tuple = ()
+    steps: tuple = ()  # its own, after the spec-wide tiles.steps
+    data: object = None  # mapping node of its tile_data
+    path: tuple = ()
+
+    @property
+    def periods(self) -> tuple:
+        return tuple(self.definition["periods"])
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """`tiles:`: the periods tile-data takes, the tiles, and what every tile's data shares."""
+
+    periods: tuple  # ((name, seconds), ...) in the order written
+    tiles: tuple  # Tile, in the order /tiles lists them
+    steps: tuple = ()
+    data: object = None  # mapping node every tile's data holds
+    unknown: tuple = ("invalid argument", "Invalid tile id")  # (code, message) for an id not declared
+
+    def tile(self, tile_id: str) -> Tile | None:
+        return next((tile for tile in self.tiles if tile.id == tile_id), None)
+
+
+@dataclass(frozen=True)
 class ModuleLook:
     """How the module shows in XDR (relay module-type): the spec's `module:` section."""
 
@@ -292,6 +322,7 @@ class Spec:
     read_token_first: bool = False  # check the token before dropping unsupported observables
     endpoints: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # name -> Block
     respond: Respond | None = None  # None: /respond/* answer 404, as an undeclared route
+    tiles: Tiles | None = None  # None: /tiles* answer 404
     examples: Examples | None = None
     # The YAML it came from, with the position of every value: run-time errors and lint's dry run
     # point into the file with it.
@@ -315,11 +346,14 @@ class Spec:
         return self.steps.get(name)
 
     def declares(self, route: str) -> bool:
-        """Whether the spec serves this relay route (health, deliberate, observe, refer, respond, trigger)."""
+        """Whether the spec serves this relay route (health, deliberate, observe, refer, respond, trigger,
+        tiles, tile, tile_data)."""
         if route == "health":
             return self.health is not None
         if route == "trigger":
             return self.respond is not None
+        if route in ("tiles", "tile", "tile_data"):
+            return self.tiles is not None
         return self.endpoint(route) is not None
 
     def reads_token(self, route: str) -> bool:
