@@ -316,3 +316,32 @@ def test_token_is_read_only_where_it_is_sent(tmp_path):
     path.write_text(SPEC.replace('query: {ip: "{{ observable.value }}"}', 'query: {ip: "{{ token }}"}'))
     report = lint_paths([path])
     assert any("token" in problem.message for problem in report.problems), [p.format() for p in report.problems]
+
+
+def test_demo_and_lint_sign_with_a_key_made_for_the_run(tmp_path):
+    """A `private_key` credential gets a throwaway key, and `example` a value of the right form,
+    so lint's dry run and relay demo exercise a signed token request end to end."""
+    from engine.commands.tokens import demo_claims
+    text = ASSERTION_SPEC.replace("  client_secret: {label: Client secret, type: password}",
+                                  "  client_secret: {label: Service account key, type: private_key}").replace(
+        "  client_id: {label: Client ID, type: string}",
+        "  client_id: {label: Client email, type: string, example: robot@acme.test}").replace(
+        "observable_types: [ip]", "observable_types: [ip]\nctim_schema_version: 1.1.6") + """
+examples:
+  observable: {type: ip, value: 192.0.2.1}
+  answers:
+    token: {file: token.json}
+    alerts: {file: alerts.json}
+"""
+    (tmp_path / "acme-cloud.yaml").write_text(text)
+    (tmp_path / "token.json").write_text('{"access_token": "example-token", "expires_in": 3600}')
+    (tmp_path / "alerts.json").write_text('{"alerts": [{"id": "a1", "title": "seen"}]}')
+    report = lint_paths([tmp_path / "acme-cloud.yaml"])
+    assert report.exit_code == 0 and not report.problems, [p.format() for p in report.problems]
+    claims = demo_claims(load_spec(tmp_path / "acme-cloud.yaml"))
+    assert claims["client_id"] == "robot@acme.test"
+    assert claims["client_secret"].startswith("-----BEGIN PRIVATE KEY-----")
+    # Without the key made for the run, the token request could not be signed: lint would say so.
+    broken = text.replace("type: private_key", "type: password")
+    (tmp_path / "acme-cloud.yaml").write_text(broken)
+    assert any("cannot be asked for a token" in p.message for p in lint_paths([tmp_path / "acme-cloud.yaml"]).problems)

@@ -24,7 +24,7 @@ from engine.errors import SpecError, format_yaml_path
 from engine.language.expressions import Expression, Scope, Template
 from engine.language.mapping import ListNode, ObjectNode
 from engine.serving.envelope import endpoint_answer
-from engine.serving.flows import Work, run_endpoint
+from engine.serving.flows import Work, run_endpoint, run_health
 from engine.serving.observables import Observable
 from engine.serving.readers import UnreadableBody, read_body
 from engine.serving.respond import TriggerRequest, triggered
@@ -82,6 +82,10 @@ def example_problems(spec: Spec) -> list[SpecError]:
                 problems += endpoint_problems(spec, endpoint, answer, notes)
                 if endpoint == "respond":
                     problems += trigger_problems(spec, work, observable, answer.get("data") or [])
+            if spec.health is not None:
+                for error in run_health(Work(spec, client, runtime, credentials, settings)).errors:
+                    problems.append(spec.problem(("health",), f"/health fails on the spec's example answers: "
+                                                              f"{error.code}: {error.message}"))
             if spec.tiles is not None:
                 problems += tile_problems(spec, Work(spec, client, runtime, credentials, settings))
     finally:

@@ -34,7 +34,7 @@ from engine.commands.tokens import new_secret_key
 
 JWKS_HOST_BY_REGION = {"us": "visibility.amp.cisco.com", "eu": "visibility.eu.amp.cisco.com",
                        "apjc": "visibility.apjc.amp.cisco.com"}
-CREDENTIAL_FIELD_TYPES = {"api_key": "api_key", "password": "password", "string": "string"}
+CREDENTIAL_FIELD_TYPES = {"api_key": "api_key", "password": "password", "string": "string", "private_key": "password"}
 
 # The relay routes a spec can declare: (spec part, supported API, capability description).
 ROUTES = (

@@ -263,7 +263,9 @@ def build_request(step: Step, scope: Scope, work) -> VendorRequest:
     origin, base_origin = origin_of(url), origin_of(base)
     if origin != base_origin and origin not in http.other_origins:
         # A template must never steer a call (and credentials) to a host the spec did not declare.
-        raise request_failed(step, ("url",), f"{origin} is not a declared origin", scope, work)
+        where = f"{origin} is not a declared origin" if origin.startswith(("https://", "http://")) else \
+            "it is not an absolute http(s) URL"
+        raise request_failed(step, ("url",), f"the URL cannot be called: {where}", scope, work)
     with_auth = step.use_auth and origin == base_origin
     token = access_token(work) if with_auth and http.auth_token is not None else None
     if token is not None:

@@ -31,7 +31,8 @@ class Compiler(Checker, HttpChecks, StepChecks, MappingChecks, RespondChecks, Ti
     def compile(self) -> Spec | None:
         data = self.data
         credentials = tuple(Credential(name, c["label"], c.get("type", "api_key"), c.get("required", True),
-                                       c.get("tooltip", "")) for name, c in data.get("credentials", {}).items())
+                                       c.get("tooltip", ""), c.get("example"))
+                            for name, c in data.get("credentials", {}).items())
         settings = tuple(Setting(name, s["label"], s["type"], s.get("default"), s.get("minimum"), s.get("maximum"),
                                  tuple(s.get("options", ())), s.get("tooltip", ""), s.get("required", False))
                          for name, s in data.get("settings", {}).items())

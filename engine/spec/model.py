@@ -30,6 +30,7 @@ class Credential:
     type: str = "api_key"
     required: bool = True
     tooltip: str = ""
+    example: str | None = None  # a value of the right form for demo, lint and try --replay examples
 
 
 @dataclass(frozen=True)
