@@ -142,3 +142,10 @@ def test_replaying_an_observable_the_case_did_not_record_says_so(capsys, tmp_pat
     assert problems[0].startswith(f"{case} has no answer for GET https://api.abuseipdb.com/api/v2/check?ipAddress=10.0.0.1")
     assert "(it recorded GET https://api.abuseipdb.com/api/v2/check?ipAddress=192.0.2.45" in problems[0]
     assert problems[0].endswith("was it recorded for another observable or route?")
+
+
+def test_a_vendor_without_observe_is_tried_on_its_first_route(capsys):
+    code, trace = try_json(capsys, "akamai", "ip", "198.51.100.7", "--replay", "examples")
+    assert code == 0 and trace["endpoint"] == "respond"
+    assert [action["id"] for action in trace["answer"]["data"]] == ["akamai-add-to-network-list",
+                                                                   "akamai-remove-from-network-list"]

@@ -47,8 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("vendor")
     parser.add_argument("type", nargs="?", help="observable type, e.g. ip (none for --endpoint health)")
     parser.add_argument("value", nargs="?", help="observable value")
-    parser.add_argument("--endpoint", choices=ENDPOINTS, default="observe",
-                        help="respond: the actions offered; trigger: run one (see --action)")
+    parser.add_argument("--endpoint", choices=ENDPOINTS,
+                        help="default: observe, else the first route the spec declares; respond: the actions "
+                             "offered; trigger: run one (see --action)")
     parser.add_argument("--action", metavar="ID", help="with --endpoint trigger: the action id to run "
                                                        "(default: the first one offered for the observable)")
     parser.add_argument("--tile", metavar="ID", help="with --endpoint tile-data: the tile (default: the first)")
@@ -67,13 +68,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from engine.commands.cli import _specs
     try:
+        specs = _specs(args.vendors, [args.vendor])
+        args.endpoint = args.endpoint or default_endpoint(specs.get(args.vendor))
         if args.endpoint in NO_OBSERVABLE:
             observable = None  # /health and tiles ask nothing about an observable: none is given
         elif args.type is None or args.value is None:
             raise TryError(f"/{args.endpoint} needs an observable: relay try {args.vendor} TYPE VALUE")
         else:
             observable = Observable(args.type.lower(), args.value)
-        trace = try_observable(_specs(args.vendors, [args.vendor]), args.vendor, observable, args.endpoint, replay=args.replay,
+        trace = try_observable(specs, args.vendor, observable, args.endpoint, replay=args.replay,
                                claims=read_claims(args), action=args.action, tile=args.tile, period=args.period)
     except TryError as problem:
         print(f"relay try: {problem}", file=sys.stderr)
@@ -88,6 +91,13 @@ def run(args) -> int:
                                             and not os.environ.get("NO_COLOR"))
         print(render_text(trace, Painter(colour)))
     return 0 if trace.ok else 1
+
+
+def default_endpoint(spec) -> str:
+    """observe, or for a spec without it (a respond-only vendor) the first route it declares."""
+    if spec is None or spec.declares("observe"):
+        return "observe"
+    return next((name for name in ENDPOINTS if spec.declares(name.replace("-", "_"))), "observe")
 
 
 def read_claims(args) -> dict | None:
