@@ -191,6 +191,7 @@ def test_no_cleanup_for_a_job_that_was_never_made(tmp_path):
     (("        accept: true\n", "        error: {code: x, message: y}\n"), "a rule's `warning` goes with `accept: true`"),
     (("wait: [0, 3]", "wait: 0"), "the last wait is 0 s"),
     (("poll: {", "pages: {while: 'true', max: 2}\n    poll: {"), "not both"),
+    (("poll: {", "cache: PT1M\n    poll: {"), "a polled step's answers are not kept"),
 ])
 def test_lint_refuses_polls_that_cannot_work(tmp_path, change, message):
     path = tmp_path / "acme-logs.yaml"

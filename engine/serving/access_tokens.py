@@ -73,6 +73,8 @@ def access_token(work, refused: str | None = None) -> str:
     """The token for this request's credentials: the request's own, a kept one, or a new one.
     `refused`: the token a call was just refused with, forgotten first. Raises StepFailed (the
     token request's error, once per request) or OutOfTime."""
+    if refused is None and work.token is not None:
+        return work.token  # this request has its token: no lock, no key
     config = work.spec.http.auth_token
     cache, clock = work.client.tokens, work.runtime.clock
     key = token_key(work)

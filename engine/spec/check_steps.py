@@ -40,6 +40,9 @@ class StepChecks:
                        "json: sends a JSON body, form: a form-encoded one; keep one", key=True)
         answered = names | RESPONSE_NAMES  # `result` and `pages.while` see the answer and the step's scope
         pages = step.get("pages")
+        if "poll" in step and "cache" in step:
+            self.error(path + ("cache",), "a polled step's answers are not kept: each poll must ask the vendor again",
+                       "remove `cache`", key=True)
         if "pages" in step and "poll" in step:
             self.error(path + ("poll",), "a step asks page after page (`pages`) or polls a job (`poll`), not both",
                        "poll the job's state in one step, and read its pages in the next", key=True)
