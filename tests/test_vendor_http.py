@@ -52,3 +52,24 @@ def test_a_closed_port_is_a_connection_fault():
         port = probe.getsockname()[1]
     fault = get(VendorClient(new_session(), private_ok=True), f"http://127.0.0.1:{port}/")
     assert isinstance(fault, VendorFault) and fault.kind == "connection"
+
+
+def test_a_cookie_a_vendor_sets_is_never_sent_with_a_later_call():
+    """One session serves every tenant: a vendor's session cookie for one customer's key must not
+    travel with another customer's call."""
+    setting = CannedAnswer(200, b"{}", headers=(("Set-Cookie", "session=tenant-a-secret; Path=/"),))
+    with StandInVendor([Route("/login", setting), Route("/data", CannedAnswer(200, b"{}"))]) as stand_in:
+        client = VendorClient(new_session(), private_ok=True)
+        get(client, stand_in.origin + "/login")
+        get(client, stand_in.origin + "/data")
+    assert [call.headers.get("Cookie") for call in stand_in.received] == [None, None]
+    assert len(client.session.cookies) == 0
+
+
+def test_the_session_headers_go_with_every_call_unless_the_request_sets_them():
+    with StandInVendor([Route("/x", CannedAnswer(200, b"{}"))]) as stand_in:
+        client = VendorClient(new_session(), private_ok=True)
+        client.send(VendorRequest("GET", stand_in.origin + "/x", (), {"Accept": "text/html"}), 2.0)
+    headers = stand_in.received[0].headers
+    assert headers["Accept"] == "text/html" and headers["User-Agent"].startswith("python-requests/")
+    assert headers["Accept-Encoding"] and headers["Connection"] == "keep-alive"

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
+from requests.structures import CaseInsensitiveDict
 
 from engine.serving.transport import AddressRefused, cause_of, exchange
 from engine.serving.access_tokens import TokenCache
@@ -133,9 +134,7 @@ class VendorClient:
         if remaining <= 0:
             return VendorFault("timeout", f"no answer within {timeout:g} s")
         try:
-            response = self.session.request(
-                method, url, params=list(request.params) or None, headers=request.headers,
-                timeout=(min(remaining, 5.0), remaining), allow_redirects=False, stream=True, **body)
+            response = self._transmit(method, url, request, body, timeout=(min(remaining, 5.0), remaining))
         except requests.exceptions.SSLError as problem:
             if time.monotonic() >= deadline:  # the watchdog cut a handshake that was still dripping
                 return VendorFault("timeout", f"no answer within {timeout:g} s")
@@ -159,6 +158,19 @@ class VendorClient:
             return content
         return VendorAnswer(response.status_code, response.reason or "", dict(response.headers), content,
                             response.url or url)
+
+    def _transmit(self, method, url, request, body, timeout) -> requests.Response:
+        """One exchange, straight through the session's transport (redirects are `send`'s job).
+
+        Not `session.request`: that stores the cookies a vendor sets and sends them with later
+        calls, and the session serves every tenant, so one customer's vendor session would travel
+        with another's calls; it also re-merges settings the session fixed once (new_session)."""
+        headers = CaseInsensitiveDict(self.session.headers)
+        headers.update(request.headers)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers=headers, params=list(request.params) or None, **body)
+        return self.session.get_adapter(url).send(prepared, stream=True, timeout=timeout, verify=self.session.verify,
+                                                  cert=self.session.cert, proxies=self.session.proxies)
 
     def _read_body(self, response, deadline: float, timeout: float):
         return read_body(response, deadline, timeout, self.max_body_bytes)
