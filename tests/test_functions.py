@@ -127,3 +127,29 @@ def test_every_function_example_of_the_reference_runs():
     lines = function_lines()
     assert not [line for line in lines if "UNDOCUMENTED" in line]
     assert sum(" gives `" in line for line in lines) == len(FUNCTION_EXAMPLES)
+
+
+def test_random_ids_are_version_4_uuids_and_differ():
+    from engine.serving.runtime import random_uuid
+    made = [random_uuid() for _ in range(5000)]
+    assert len(set(made)) == 5000
+    for text in made[:500]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_worker_draws_its_own_random_ids():
+    """gunicorn --preload forks workers from a parent that may already have drawn random bytes."""
+    import os
+    from engine.serving.runtime import random_uuid
+    random_uuid()  # the parent holds random bytes not used yet
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(writing, random_uuid().encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading) as pipe:
+        childs = pipe.read()
+    assert uuid.UUID(childs) and childs != random_uuid()

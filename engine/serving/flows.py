@@ -18,7 +18,6 @@ mapping.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from engine.errors import RelayError
@@ -30,6 +29,7 @@ from engine.serving.observables import Observable
 from engine.serving.redaction import SECRETS_OUT_OF_LOGS
 from engine.serving.steps import run_steps
 from engine.serving.vendor_http import VendorClient
+from engine.serving.workers import run_concurrently
 from engine.spec.model import Block, Spec
 
 
@@ -131,12 +131,7 @@ def run_observables(work: Work, block: Block, steps: list, scope: Scope, observa
         return gathered
 
     total = Gathered()
-    if work.spec.concurrency <= 1 or len(observables) <= 1:
-        results = [one(observable) for observable in observables]
-    else:
-        with ThreadPoolExecutor(max_workers=min(work.spec.concurrency, len(observables))) as pool:
-            results = list(pool.map(one, observables))
-    for gathered in results:
+    for gathered in run_concurrently(one, observables, work.spec.concurrency):
         total.add(gathered)
     return with_budget_error(total, work, len(observables))
 

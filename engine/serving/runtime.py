@@ -61,14 +61,38 @@ class PinnedClock(FrozenClock):
         super().sleep(seconds)
 
 
+class _Entropy(threading.local):
+    """Random bytes from the OS, drawn 4 KiB at a time per thread: one system call per UUID lets
+    every other thread take the interpreter lock in between, and a mapping makes many UUIDs."""
+
+    def __init__(self):
+        self.buffer, self.offset = b"", 0
+
+    def take(self, size: int) -> bytes:
+        if self.offset + size > len(self.buffer):
+            self.buffer, self.offset = os.urandom(4096), 0
+        self.offset += size
+        return self.buffer[self.offset - size:self.offset]
+
+
+_entropy = _Entropy()
+
+
+def _forget_entropy() -> None:
+    """A forked worker (gunicorn --preload) must not reuse the bytes its parent had drawn."""
+    global _entropy
+    _entropy = _Entropy()
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
+
+
 def random_uuid() -> str:
     """A random (version 4) UUID's text, as str(uuid.uuid4()), without building a UUID object:
-    a mapping makes one per sighting, judgement and relationship."""
-    data = bytearray(os.urandom(16))
-    data[6] = (data[6] & 0x0F) | 0x40
-    data[8] = (data[8] & 0x3F) | 0x80
-    text = data.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    a mapping makes one per sighting, judgement and relationship. The version digit is 4 and the
+    variant digit one of 8, 9, a, b (RFC 4122)."""
+    text = _entropy.take(16).hex()
+    return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{'89ab'[int(text[16], 16) & 3]}{text[17:20]}-{text[20:]}"
 
 
 def new_nonce() -> str:

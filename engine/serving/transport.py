@@ -97,7 +97,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="relay-deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0] is entry:  # else the watchdog wakes for an earlier deadline anyway
+                self._wake.notify()
         return entry
 
     def release(self, entry: list) -> bool:
