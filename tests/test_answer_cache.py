@@ -73,6 +73,29 @@ def test_an_error_is_never_kept(write_spec, status):
     assert len(vendor.received) == 2
 
 
+def test_an_accepted_answer_that_cannot_be_read_is_not_kept(write_spec):
+    test_relay, vendor = relay(write_spec, CannedAnswer(200, b"<html>maintenance</html>"))
+    try:
+        answers = [test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json() for _ in range(2)]
+    finally:
+        vendor.stop()
+    assert [answer["errors"][0]["code"] for answer in answers] == ["unknown", "unknown"]
+    assert len(vendor.received) == 2
+
+
+def test_a_kept_answer_is_read_once(write_spec, monkeypatch):
+    from engine.serving import steps
+    reads = []
+    monkeypatch.setattr(steps, "read_body", lambda reader, answer: reads.append(answer) or json.loads(answer.content))
+    test_relay, vendor = relay(write_spec, ok(3))
+    try:
+        answers = [test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json() for _ in range(3)]
+    finally:
+        vendor.stop()
+    assert [answer["data"]["verdicts"]["docs"][0]["disposition"] for answer in answers] == [3, 3, 3]
+    assert len(reads) == 1 and len(vendor.received) == 1
+
+
 def test_an_answer_is_kept_for_its_time_to_live_only(write_spec):
     test_relay, vendor = relay(write_spec, ok())
     try:
@@ -113,14 +136,15 @@ def test_the_request_log_says_hit_or_miss(write_spec):
 
 def test_the_memory_is_bounded_least_recently_used_first():
     clock = FrozenClock(NOW)
-    cache = AnswerCache(clock, max_bytes=3 * (100 + 512))
+    cache = AnswerCache(clock, max_bytes=3 * (2 * 100 + 512))  # room for three answers and their reads
     answer = type("Answer", (), {"content": b"x" * 100})()
     for key in "abc":
-        cache.put(key, answer, 60)
+        cache.put(key, answer, 60, "check", {})
     cache.get("a")  # a is used again: b is now the oldest use
-    cache.put("d", answer, 60)
-    assert (cache.get("a"), cache.get("b"), cache.get("c"), cache.get("d")) == (answer, None, answer, answer)
-    cache.put("huge", type("Answer", (), {"content": b"x" * 10_000})(), 60)  # over the bound: not kept
+    cache.put("d", answer, 60, "check", {})
+    kept = [cache.get(key) for key in "abcd"]
+    assert [entry and entry.answer for entry in kept] == [answer, None, answer, answer]
+    cache.put("huge", type("Answer", (), {"content": b"x" * 10_000})(), 60, "check", {})  # over the bound
     assert cache.get("huge") is None and len(cache) == 3
 
 

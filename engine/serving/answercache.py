@@ -9,7 +9,9 @@ need not be read on every request. What is kept, and how:
   header (the credentials included: one customer never sees an answer given to another's key)
   and the body, hashed (the key holds no credential in clear);
 - for the step's time to live, by the relay's clock, in memory only, in each process;
-- within a bound (RELAY_ANSWER_CACHE_MB, 32 by default): the least recently used go first.
+- within a bound (RELAY_ANSWER_CACHE_MB, 32 by default): the least recently used go first;
+- with what each step read from it (a page of HTML made into rows once, not on every hit). What a
+  reader makes is never changed in place by expressions or mappings, so requests share it.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class AnswerCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str):
+    def get(self, key: str) -> "Kept | None":
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -53,14 +55,15 @@ class AnswerCache:
             self._entries.move_to_end(key)
             return found[2]
 
-    def put(self, key: str, answer, seconds: float) -> None:
-        size = len(answer.content) + 512  # the body, and about what the rest of an answer holds
+    def put(self, key: str, answer, seconds: float, step: str, read) -> None:
+        """Keep an accepted answer, and what `step` read from it."""
+        size = 2 * len(answer.content) + 512  # the body, what was read from it, and the rest
         if size > self.max_bytes:
             return
         with self._lock:
             if key in self._entries:
                 self._drop(key)
-            self._entries[key] = (self.clock.monotonic() + seconds, size, answer)
+            self._entries[key] = (self.clock.monotonic() + seconds, size, Kept(answer, {step: read}))
             self._bytes += size
             while self._bytes > self.max_bytes:
                 self._drop(next(iter(self._entries)))
@@ -71,3 +74,16 @@ class AnswerCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Kept:
+    """A kept answer, and what the steps that met it read from it, by step name."""
+
+    def __init__(self, answer, reads: dict):
+        self.answer, self.reads = answer, reads
+
+    def read_by(self, step: str, read):
+        """What `step` reads from the answer: worked out once (`read()`), then shared."""
+        if step not in self.reads:
+            self.reads[step] = read()
+        return self.reads[step]

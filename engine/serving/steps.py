@@ -54,7 +54,8 @@ class Call:
     error: RelayError | None = None
     ms: float = 0.0  # how long the exchange took
     cache: str = ""  # "hit" (answered from the vendor-answer cache) or "miss", for steps that keep answers
-    cache_key: str | None = None  # a missed answer's key, until it is accepted and kept
+    cache_key: str | None = None  # a missed answer's key, until it is accepted, read and kept
+    kept: object = None  # answercache.Kept: the cache's entry that answered (a hit)
 
 
 def run_steps(steps, scope: Scope, work, warnings: list) -> Scope:
@@ -150,7 +151,7 @@ def send(step: Step, request: VendorRequest, work) -> Call:
     kept = answers.get(key) if answers is not None else None
     started = time.perf_counter()
     if kept is not None:
-        result = kept
+        result = kept.answer
     else:
         budget = work.budget
         if budget is not None and step.cleanup and not budget.allows_a_call():
@@ -170,6 +171,7 @@ def send(step: Step, request: VendorRequest, work) -> Call:
                 cache="" if answers is None else "hit" if kept is not None else "miss")
     if answers is not None and kept is None:
         call.cache_key = key
+    call.kept = kept
     work.calls.append(call)
     return call
 
@@ -192,15 +194,16 @@ def judge(step: Step, call: Call, scope: Scope, work, warnings: list, timed_out:
     assert isinstance(result, VendorAnswer)
     if outcome.error is not None:  # accepted with a warning (e.g. a job's results so far)
         warnings.append(outcome.error)
-    if call.cache_key is not None:
-        work.client.answers.put(call.cache_key, result, step.cache_seconds)  # accepted: kept for its time to live
-        call.cache_key = None
     try:
-        body = read_body(step.read, result)
+        body = read_body(step.read, result) if call.kept is None else \
+            call.kept.read_by(step.name, lambda: read_body(step.read, result))
     except UnreadableBody as problem:
         call.outcome, call.error = "error", RelayError("unknown", f"{work.spec.title} sent an unexpected answer: "
                                                                   f"{problem}.")
         raise StepFailed(call.error) from None
+    if call.cache_key is not None:  # accepted and readable: kept for its time to live
+        work.client.answers.put(call.cache_key, result, step.cache_seconds, step.name, body)
+        call.cache_key = None
     answered = scope.with_values(status=result.status, headers=result.headers, body=body, reason=result.reason,
                                  text=result.text)
     call.value = body if step.result is None else \
