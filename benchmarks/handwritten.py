@@ -1,12 +1,14 @@
 """A minimal AbuseIPDB relay written by hand, in the style of Cisco's relays, for the overhead
 benchmark: the same token check (HS256 with the module's audience), the same vendor calls (the
-categories page once a request, /check per IP), the same CTIM as vendors/abuseipdb.yaml makes.
+categories page once a day, as the spec's `cache: P1D` keeps it, then /check per IP), the same CTIM
+as vendors/abuseipdb.yaml makes.
 It keeps only what the benchmark exercises: no error table beyond a failed call, no limits.
 
     create_app(vendor_origin, secret_key) -> Flask
 """
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -51,6 +53,17 @@ def categories(session, origin):
     table = CategoryTable()
     table.feed(page.text)
     return {row[0]: {"id": row[0], "title": row[1], "description": row[2] or None} for row in table.rows}
+
+
+_kept: dict = {}  # origin -> (monotonic time it expires, the categories table)
+
+
+def kept_categories(session, origin):
+    expires, table = _kept.get(origin, (0.0, None))
+    if time.monotonic() >= expires:
+        table = categories(session, origin)
+        _kept[origin] = (time.monotonic() + 86400, table)
+    return table
 
 
 def iso_micro(moment: datetime) -> str:
@@ -130,7 +143,7 @@ def create_app(vendor_origin: str, secret_key: str) -> Flask:
         wanted = [{"type": o["type"].lower(), "value": o["value"]} for o in body if o["type"].lower() in ("ip", "ipv6")]
         if not wanted:
             return jsonify({"data": {}})
-        table = categories(session, vendor_origin)
+        table = kept_categories(session, vendor_origin)
         data = {}
         for observable in wanted:
             answer = session.get(f"{vendor_origin}/api/v2/check", headers={**HEADERS, "Key": key}, timeout=10,

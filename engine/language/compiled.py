@@ -107,14 +107,44 @@ def _function(node):
     function, signature = entry["function"], entry["signature"]
     checks = _argument_checks(signature)
 
+    def invalid(values, functions):
+        functions._validate_arguments(values, signature, name)  # raises, or passes a typed list
+
+    # Most calls take no, one or two arguments: those skip building and walking lists.
+    if not arguments:
+        return lambda value, functions: function(functions)
+    allowed = dict(checks)
+    if len(arguments) == 1:
+        (argument,), only = arguments, allowed.get(0, ANY)
+
+        def direct_1(value, functions):
+            first = argument(value, functions)
+            if only is not ANY and (only is None or type(first).__name__ not in only):
+                invalid([first], functions)
+            return function(functions, first)
+        return direct_1
+    if len(arguments) == 2:
+        (argument_1, argument_2), allowed_1, allowed_2 = arguments, allowed.get(0, ANY), allowed.get(1, ANY)
+
+        def direct_2(value, functions):
+            first, second = argument_1(value, functions), argument_2(value, functions)
+            if (allowed_1 is not ANY and (allowed_1 is None or type(first).__name__ not in allowed_1)) or \
+                    (allowed_2 is not ANY and (allowed_2 is None or type(second).__name__ not in allowed_2)):
+                invalid([first, second], functions)
+            return function(functions, first, second)
+        return direct_2
+
     def direct(value, functions):
         values = [argument(value, functions) for argument in arguments]
-        for index, allowed in checks:
-            if allowed is None or type(values[index]).__name__ not in allowed:
-                functions._validate_arguments(values, signature, name)  # raises, or passes a typed list
+        for index, allowed_here in checks:
+            if allowed_here is None or type(values[index]).__name__ not in allowed_here:
+                invalid(values, functions)
                 break
         return function(functions, *values)
     return direct
+
+
+ANY = object()  # a parameter of any type: nothing to check
 
 
 def _arity_fits(signature, count: int) -> bool:

@@ -100,8 +100,9 @@ class Expression:
         run = self.run
         if run is None:  # read back from the spec cache: compiled at its first use
             run = self.run = compile_tree(self.parsed.parsed)
+        functions = scope.__dict__.get("_functions") or scope.functions
         try:
-            return run(scope.values, scope.functions)
+            return run(scope.values, functions)
         except ExpressionFailure as failure:
             raise EvaluationError(self.source, str(failure)) from None
         except jp_errors.JMESPathError as failure:
@@ -209,7 +210,14 @@ class Template:
     def render_text(self, scope: Scope, encode=None) -> str:
         """Always text; `encode` (e.g. URL quoting) applies to the values, never to the literal parts."""
         if encode is None:
-            return "".join([part if type(part) is str else to_text(part.evaluate(scope)) for part in self.parts])
+            parts = self.parts
+            if len(parts) == 2:  # "prefix-{{ id }}", the usual shape of a CTIM id or a link
+                first, second = parts
+                if type(first) is str:
+                    return first + to_text(second.evaluate(scope))
+                if type(second) is str:
+                    return to_text(first.evaluate(scope)) + second
+            return "".join([part if type(part) is str else to_text(part.evaluate(scope)) for part in parts])
         return "".join([part if type(part) is str else encode(to_text(part.evaluate(scope))) for part in self.parts])
 
     def __repr__(self) -> str:

@@ -86,7 +86,14 @@ def parse_time(value) -> datetime:
         raise ExpressionFailure(f"not a time: {value!r}")
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, tz=timezone.utc)
-    text = str(value).strip()
+    return _parse_time_text(str(value))
+
+
+# A mapping reads and writes the same few times many times over (a report's time for its
+# judgement, sighting and their ends): these pure conversions are kept for the texts last seen.
+@lru_cache(maxsize=4096)
+def _parse_time_text(value: str) -> datetime:
+    text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
@@ -98,10 +105,12 @@ def parse_time(value) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=4096)
 def canonical_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@lru_cache(maxsize=4096)
 def render_time(moment: datetime, fmt: str) -> str:
     moment = moment.astimezone(timezone.utc)
     if fmt == "iso":  # Python's isoformat(): fraction only when there is one
@@ -187,7 +196,7 @@ class RelayFunctions(jp.Functions):
 
     def __init__(self, scope: dict | None = None, runtime=None, tables: dict | None = None):
         super().__init__()
-        self.scope = scope or {}
+        self.scope = scope if scope is not None else {}  # the scope's own dict: `let` fills it in
         self.runtime = runtime
         self.tables = tables or {}
 
@@ -442,7 +451,11 @@ class RelayFunctions(jp.Functions):
     def _func_unique(self, items):
         seen, result = set(), []
         for item in items:
-            marker = json.dumps(item, sort_keys=True)
+            # Text and numbers are their own marker (with their type: 1, 1.0 and true stay three
+            # values, as in JSON); objects and lists are compared by their JSON spelling.
+            kind = type(item)
+            marker = (kind, item) if kind in (str, int, float, bool) or item is None \
+                else json.dumps(item, sort_keys=True)
             if marker not in seen:
                 seen.add(marker)
                 result.append(item)

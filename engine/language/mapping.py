@@ -61,7 +61,7 @@ class ObjectNode:
         object.__setattr__(self, "plan", tuple(_plan_field(key, node) for key, node in self.fields))
 
 
-CONSTANT, PATH, EXPRESSION, TEXT, NESTED = range(5)
+CONSTANT, NAME, PATH, EXPRESSION, TEXT, NESTED = range(6)
 
 
 def _plan_field(key: str, node) -> tuple:
@@ -70,6 +70,8 @@ def _plan_field(key: str, node) -> tuple:
         if not node.whole:
             return key, TEXT, node, node
         expression = node.parts[0]
+        if expression.path is not None and len(expression.path) == 1:  # a name in scope: one lookup
+            return key, NAME, expression.path[0], node
         return (key, PATH, expression.path, node) if expression.path is not None else (key, EXPRESSION, expression, node)
     if kind is ObjectNode or kind is ListNode:
         return key, NESTED, node, node
@@ -159,14 +161,16 @@ def render_each(node: ObjectNode, scope: Scope) -> list:
             items = items[: max(int(limit), 0)]
     result = []
     for item in items:
-        value = render_object(node, scope.with_values(**{name: item}))
+        value = render_object(node, scope, {name: item})
         if value is not ABSENT:
             result.append(value)
     return result
 
 
-def render_object(node: ObjectNode, scope: Scope):
-    scope = bind_let(node.let, scope, node.path)
+def render_object(node: ObjectNode, scope: Scope, item: dict | None = None):
+    """The object's document; `item`, a `for each` item by its name, is bound with its `let`s."""
+    if item is not None or node.let:
+        scope = bind_let(node.let, scope, node.path, item)
     if node.condition is not None and not truthy(_evaluate(node.condition, scope, node.path + ("if",))):
         return ABSENT
     result = {}
@@ -176,7 +180,9 @@ def render_object(node: ObjectNode, scope: Scope):
             result[key] = what
             continue
         try:
-            if kind == PATH:
+            if kind == NAME:
+                value = values.get(what)
+            elif kind == PATH:
                 value = values
                 for part in what:
                     value = value.get(part) if isinstance(value, dict) else None
@@ -197,13 +203,18 @@ def render_object(node: ObjectNode, scope: Scope):
     return result
 
 
-def bind_let(let: tuple, scope: Scope, path: tuple) -> Scope:
+def bind_let(let: tuple, scope: Scope, path: tuple, bound: dict | None = None) -> Scope:
+    """The scope with `bound` and the `let` values, each seeing those before it. One new scope
+    whose values fill in as they are made (its function library reads that very dict): nothing
+    else sees it until it is returned."""
+    scope = scope.with_values(**(bound or {}))
+    values = scope.values
     for name, value_node in let:
         try:
             value = render(value_node, scope)
         except EvaluationError as failure:
             raise evaluation_failed(path + ("let", name), failure, scope) from None
-        scope = scope.with_values(**{name: None if value is ABSENT else value})
+        values[name] = None if value is ABSENT else value
     return scope
 
 
