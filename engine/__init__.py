@@ -13,8 +13,12 @@ The package follows the data's way through it:
     ctim.py     the CTIM schema check shared by lint, try and the tests
     errors.py   SpecError (a located mistake in a spec) and RelayError (what a relay answers)
     wsgi.py     the WSGI application built from the environment (Zappa, gunicorn)
+    startup.py  no garbage collections while a process starts
 """
-from engine.serving.app import create_app
-from engine.spec.load import load_spec, load_specs
+from engine.startup import without_collections
+
+with without_collections(freeze=True):  # what imports make lives as long as the process
+    from engine.serving.app import create_app
+    from engine.spec.load import load_spec, load_specs
 
 __all__ = ["create_app", "load_spec", "load_specs"]

@@ -8,5 +8,7 @@ before the first request and with a full CPU. Configuration comes from the envir
 the others are served, and its routes answer that the module is misconfigured.
 """
 from engine.serving.app import create_app
+from engine.startup import without_collections
 
-app = create_app()
+with without_collections(freeze=True):  # what is made here serves every request of the process
+    app = create_app()

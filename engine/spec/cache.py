@@ -14,7 +14,6 @@ the package (engine/commands/predeploy.py).
 from __future__ import annotations
 
 import copyreg
-import gc
 import hashlib
 import os
 import pickle
@@ -24,6 +23,8 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+
+from engine.startup import without_collections
 
 
 
@@ -55,17 +56,13 @@ class SpecCache:
 
     def read(self, path):
         """The compiled spec of `path` as it is now, or None (no such entry, or unreadable)."""
-        collecting = gc.isenabled()
-        gc.disable()  # thousands of new objects would set off collections that find nothing to free
         try:
-            entry = self.file_for(path, Path(path).read_bytes())
-            with open(entry, "rb") as file:
-                spec = pickle.load(file)
+            with without_collections():  # thousands of new objects, none of them garbage
+                entry = self.file_for(path, Path(path).read_bytes())
+                with open(entry, "rb") as file:
+                    spec = pickle.load(file)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
             return None
-        finally:
-            if collecting:
-                gc.enable()
         return spec if getattr(spec, "file", None) == str(path) else None
 
     def write(self, path, spec) -> bool:
