@@ -169,8 +169,7 @@ def render_each(node: ObjectNode, scope: Scope) -> list:
 
 def render_object(node: ObjectNode, scope: Scope, item: dict | None = None):
     """The object's document; `item`, a `for each` item by its name, is bound with its `let`s."""
-    if item is not None or node.let:
-        scope = bind_let(node.let, scope, node.path, item)
+    scope = bind_let(node.let, scope, node.path, item)
     if node.condition is not None and not truthy(_evaluate(node.condition, scope, node.path + ("if",))):
         return ABSENT
     result = {}
@@ -207,6 +206,8 @@ def bind_let(let: tuple, scope: Scope, path: tuple, bound: dict | None = None) -
     """The scope with `bound` and the `let` values, each seeing those before it. One new scope
     whose values fill in as they are made (its function library reads that very dict): nothing
     else sees it until it is returned."""
+    if not let and not bound:
+        return scope
     scope = scope.with_values(**(bound or {}))
     values = scope.values
     for name, value_node in let:
