@@ -5,9 +5,9 @@ asks about twenty observables, so the threads are kept: one pool per process, gr
 to `MAX_WORKERS`. A request never holds more of them than its spec's `concurrency`, and the
 request's own thread works through the list too, so a request whose helpers are all busy serving
 other requests still finishes (more slowly) instead of waiting in a queue: helpers that have not
-started by the time the list is done are cancelled. A task running in a
-pool thread that asks for more concurrency runs its items in order: pool threads never wait on
-the pool, so it cannot deadlock.
+started by the time the list is done are cancelled. A task running in a pool thread that asks for
+more concurrency runs its items in order: pool threads never wait on the pool, so it cannot
+deadlock.
 """
 from __future__ import annotations
 
