@@ -72,6 +72,7 @@ class Artefact:
     python: str  # an interpreter of the same version as the packaged extension modules
     built_for: str  # that version as a Lambda runtime name
     seconds: float
+    output: str = ""  # what `zappa package` printed
 
 
 def closed_loopback_port() -> socket.socket:
@@ -159,7 +160,7 @@ def build(stage: str, scratch: Path) -> Artefact:
         archive.extractall(task)
     version = subprocess.run([python, "-c", "import sys; print('python%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    return Artefact(stage, zip_path, task, python, version, seconds)
+    return Artefact(stage, zip_path, task, python, version, seconds, done.stdout + done.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +277,38 @@ def test_extension_modules_are_built_for_the_runtime_python(artefact):
     for path in compiled_files(artefact.task):
         found = re.search(r"\.cpython-(\d+)-", path.name)
         assert found is None or path.name.count(tag), f"{path.name} is not for {runtime}"
+
+
+def test_the_artefact_carries_bytecode_for_the_runtime_python(artefact, scratch):
+    """Zappa leaves __pycache__ out and Lambda cannot write /var/task: without bytecode in the zip,
+    every cold start would compile Flask, requests, PyJWT and the engine from source again."""
+    runtime = SETTINGS["dev"]["runtime"]
+    with zipfile.ZipFile(artefact.zip_path) as archive:
+        names = set(archive.namelist())
+        if artefact.built_for != runtime:  # bytecode of another Python would be dead weight
+            assert not [name for name in names if name.endswith(".pyc")]
+            assert f"bytecode: not added (this is {artefact.built_for}; the function runs {runtime})" in artefact.output
+            return
+        fresh = scratch / "fresh-task"  # unpacked again: the handler tests may have run in artefact.task
+        shutil.rmtree(fresh, ignore_errors=True)
+        archive.extractall(fresh)
+    tag = "cpython-" + runtime[6:].replace(".", "")
+    for package in ("engine", "flask", "werkzeug", "requests", "urllib3", "jwt"):
+        sources = [name for name in names if name.startswith(package + "/") and name.endswith(".py")]
+        assert sources
+        missing = [name for name in sources
+                   if f"{name.rsplit('/', 1)[0]}/__pycache__/{Path(name).stem}.{tag}.pyc" not in names]
+        assert not missing, f"no bytecode for {missing[:5]}"
+    # A fresh interpreter, unable to write bytecode as on Lambda, compiles none of it from source.
+    done = subprocess.run([artefact.python, "-S", "-v", "-c", "import flask, requests, jwt, engine.serving.app"],
+                          cwd=fresh, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(fresh),
+                                          "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from_source = re.findall(rf"# code object from ({re.escape(str(fresh))}\S*\.py)$", done.stderr, re.MULTILINE)
+    from_bytecode = re.findall(rf"# code object from '{re.escape(str(fresh))}\S*\.pyc'", done.stderr)
+    assert not from_source, f"compiled from source: {from_source[:5]}"
+    assert len(from_bytecode) > 100
 
 
 # -- 2. the artefact's handler, in a fresh interpreter ------------------------------------------------
