@@ -6,7 +6,8 @@ import pytest
 
 from engine.language.expressions import EvaluationError, Expression, Scope
 from engine.language.functions import FUNCTION_EXAMPLES
-from engine.serving.runtime import FrozenClock, Runtime
+from engine.serving.runtime import FrozenClock, Runtime, random_uuid
+from tests.support.forking import in_forked_child
 
 NOW = datetime(2020, 3, 11, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -130,7 +131,6 @@ def test_every_function_example_of_the_reference_runs():
 
 
 def test_random_ids_are_version_4_uuids_and_differ():
-    from engine.serving.runtime import random_uuid
     made = [random_uuid() for _ in range(5000)]
     assert len(set(made)) == 5000
     for text in made[:500]:
@@ -140,16 +140,6 @@ def test_random_ids_are_version_4_uuids_and_differ():
 
 def test_a_forked_worker_draws_its_own_random_ids():
     """gunicorn --preload forks workers from a parent that may already have drawn random bytes."""
-    import os
-    from engine.serving.runtime import random_uuid
     random_uuid()  # the parent holds random bytes not used yet
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.write(writing, random_uuid().encode())
-        os._exit(0)
-    os.close(writing)
-    os.waitpid(child, 0)
-    with os.fdopen(reading) as pipe:
-        childs = pipe.read()
+    childs = in_forked_child(random_uuid)
     assert uuid.UUID(childs) and childs != random_uuid()

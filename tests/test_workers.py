@@ -9,6 +9,7 @@ import pytest
 
 from engine.serving import workers
 from engine.serving.workers import run_concurrently
+from tests.support.forking import in_forked_child
 
 
 def test_results_come_back_in_the_order_of_the_items():
@@ -79,3 +80,15 @@ def test_a_request_finishes_when_every_pool_thread_is_busy(monkeypatch):
         for blocker in blockers:
             blocker.result()
         workers._shared_pool().shutdown()
+
+
+def test_a_forked_worker_runs_tasks_on_threads_of_its_own():
+    """gunicorn --preload forks workers from a parent whose pool threads do not survive the fork."""
+    assert run_concurrently(lambda item: item, [1, 2, 3], 3) == [1, 2, 3]  # the parent's pool exists
+
+    def threads_used():
+        names = run_concurrently(lambda item: (time.sleep(0.05), threading.current_thread().name)[1],
+                                 list(range(4)), 4)
+        return len(set(names))
+
+    assert in_forked_child(threads_used) == "4"

@@ -84,6 +84,11 @@ class Watchdog:
     """One thread that shuts sockets down when their deadline passes."""
 
     def __init__(self):
+        self.start_afresh()
+
+    def start_afresh(self) -> None:
+        """No socket watched, no thread yet: a new process, or a worker forked from one whose
+        watchdog thread (and maybe the lock it held) did not come along."""
         self._heap: list = []
         self._order = itertools.count()
         self._wake = threading.Condition()
@@ -131,6 +136,7 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.start_afresh)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ deadlock.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +36,15 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 def _mark_as_worker() -> None:
     _inside.worker = True
+
+
+def _forget_pool() -> None:
+    """A forked worker (gunicorn --preload) has none of its parent's threads: it starts its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def run_concurrently(task, items: list, limit: int) -> list:
