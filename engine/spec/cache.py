@@ -27,7 +27,6 @@ from types import MappingProxyType
 from engine.startup import without_collections
 
 
-
 def read_only(mapping: dict) -> MappingProxyType:
     return MappingProxyType(mapping)
 
