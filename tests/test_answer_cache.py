@@ -41,15 +41,20 @@ def ok(disposition: int = 2) -> CannedAnswer:
     return CannedAnswer(200, json.dumps({"disposition": disposition}).encode())
 
 
-def test_a_repeated_lookup_is_answered_from_the_cache(write_spec):
-    test_relay, vendor = relay(write_spec, ok())
+def lookups(write_spec, answer: CannedAnswer, times: int = 2, cache: str = "cache: PT10M") -> tuple[list, list]:
+    """(the relay's answers, the calls the vendor received) for the same lookup made `times` times."""
+    test_relay, vendor = relay(write_spec, answer, cache)
     try:
-        first = test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json()
-        again = test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json()
+        answers = [test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json() for _ in range(times)]
     finally:
         vendor.stop()
+    return answers, vendor.received
+
+
+def test_a_repeated_lookup_is_answered_from_the_cache(write_spec):
+    (first, again), received = lookups(write_spec, ok())
     assert first == again and first["data"]["verdicts"]["docs"][0]["disposition"] == 2
-    assert len(vendor.received) == 1
+    assert len(received) == 1
 
 
 def test_another_key_is_another_entry(write_spec):
@@ -64,36 +69,23 @@ def test_another_key_is_another_entry(write_spec):
 
 @pytest.mark.parametrize("status", [429, 500, 404])
 def test_an_error_is_never_kept(write_spec, status):
-    test_relay, vendor = relay(write_spec, CannedAnswer(status, b"{}"))
-    try:
-        test_relay.post("/acme/deliberate/observables", IP, {"key": "k"})
-        test_relay.post("/acme/deliberate/observables", IP, {"key": "k"})
-    finally:
-        vendor.stop()
-    assert len(vendor.received) == 2
+    _, received = lookups(write_spec, CannedAnswer(status, b"{}"))
+    assert len(received) == 2
 
 
 def test_an_accepted_answer_that_cannot_be_read_is_not_kept(write_spec):
-    test_relay, vendor = relay(write_spec, CannedAnswer(200, b"<html>maintenance</html>"))
-    try:
-        answers = [test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json() for _ in range(2)]
-    finally:
-        vendor.stop()
+    answers, received = lookups(write_spec, CannedAnswer(200, b"<html>maintenance</html>"))
     assert [answer["errors"][0]["code"] for answer in answers] == ["unknown", "unknown"]
-    assert len(vendor.received) == 2
+    assert len(received) == 2
 
 
 def test_a_kept_answer_is_read_once(write_spec, monkeypatch):
     from engine.serving import steps
     reads = []
     monkeypatch.setattr(steps, "read_body", lambda reader, answer: reads.append(answer) or json.loads(answer.content))
-    test_relay, vendor = relay(write_spec, ok(3))
-    try:
-        answers = [test_relay.post("/acme/deliberate/observables", IP, {"key": "k"}).get_json() for _ in range(3)]
-    finally:
-        vendor.stop()
+    answers, received = lookups(write_spec, ok(3), times=3)
     assert [answer["data"]["verdicts"]["docs"][0]["disposition"] for answer in answers] == [3, 3, 3]
-    assert len(reads) == 1 and len(vendor.received) == 1
+    assert len(reads) == 1 and len(received) == 1
 
 
 def test_an_answer_is_kept_for_its_time_to_live_only(write_spec):
@@ -110,13 +102,8 @@ def test_an_answer_is_kept_for_its_time_to_live_only(write_spec):
 
 
 def test_without_cache_every_lookup_calls(write_spec):
-    test_relay, vendor = relay(write_spec, ok(), cache="")
-    try:
-        test_relay.post("/acme/deliberate/observables", IP, {"key": "k"})
-        test_relay.post("/acme/deliberate/observables", IP, {"key": "k"})
-    finally:
-        vendor.stop()
-    assert len(vendor.received) == 2
+    _, received = lookups(write_spec, ok(), cache="")
+    assert len(received) == 2
 
 
 def test_the_request_log_says_hit_or_miss(write_spec):
