@@ -4,11 +4,14 @@ the engine answers, and the last line of `python -m benchmarks` is the JSON the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from benchmarks import __main__ as benchmarks_main
-from benchmarks import overhead
+from benchmarks import coldstart, overhead
+from benchmarks.common import ROOT, SECRET_KEY, environment
 
 
 def test_the_hand_written_relay_does_the_engines_work():
@@ -28,3 +31,20 @@ def test_an_unknown_benchmark_is_a_usage_error(capsys):
         benchmarks_main.main(["--only", "nothing"])
     assert stop.value.code == 2
     assert "unknown benchmark(s): nothing" in capsys.readouterr().err
+
+
+def test_the_cold_start_floor_imports_only_what_the_engine_imports_to_serve(tmp_path):
+    """The floor is what the engine must import anyway: were the engine to stop importing one of
+    these at start, the floor would flatter it."""
+    def modules_after(code: str) -> set:
+        done = subprocess.run([sys.executable, "-c", code + "; import sys; print(' '.join(sys.modules))"],
+                              cwd=ROOT, env=environment(SECRET_KEY=SECRET_KEY, RELAY_VENDORS_DIR=str(ROOT / "vendors"),
+                                                        RELAY_SPEC_CACHE=str(tmp_path)),
+                              capture_output=True, text=True, check=True)
+        return set(done.stdout.split())
+
+    modules_after(coldstart.ENGINE)  # fills the spec cache: the measured starts read it
+    floor, engine = modules_after(coldstart.DEPENDENCIES), modules_after(coldstart.ENGINE)
+    assert "yaml" not in engine  # the specs came from the cache
+    assert {"flask", "requests", "jwt", "cryptography"} <= floor
+    assert floor - engine == set()
