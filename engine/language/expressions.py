@@ -9,8 +9,6 @@ Two forms, and every spec field says which it takes:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jmespath
 import jmespath.parser
 from jmespath import exceptions as jp_errors
@@ -37,14 +35,21 @@ class EvaluationError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
 class Scope:
-    """What an expression sees: the context values plus the runtime and the spec's tables."""
+    """What an expression sees: the context values plus the runtime and the spec's tables.
 
-    values: dict
-    runtime: object
-    tables: dict
-    notes: object | None = None  # lint's dry run: told of fields left out and documents made (dryrun.Notes)
+    A plain class with slots rather than a frozen dataclass: a mapping makes one for every `for
+    each` item and `let`, and a frozen dataclass's __init__ sets each field through
+    object.__setattr__. Nothing reassigns a scope's fields after it is made."""
+
+    __slots__ = ("values", "runtime", "tables", "notes", "_functions")
+
+    def __init__(self, values: dict, runtime: object, tables: dict, notes: object | None = None):
+        self.values = values
+        self.runtime = runtime
+        self.tables = tables
+        self.notes = notes  # lint's dry run: told of fields left out and documents made (dryrun.Notes)
+        self._functions: RelayFunctions | None = None
 
     def with_values(self, **more) -> "Scope":
         return Scope({**self.values, **more}, self.runtime, self.tables, self.notes)
@@ -52,10 +57,9 @@ class Scope:
     @property
     def functions(self) -> RelayFunctions:
         """The function library bound to this scope, made at its first function call."""
-        found = self.__dict__.get("_functions")
+        found = self._functions
         if found is None:
-            found = RelayFunctions(self.values, self.runtime, self.tables)
-            object.__setattr__(self, "_functions", found)
+            found = self._functions = RelayFunctions(self.values, self.runtime, self.tables)
         return found
 
 
@@ -100,7 +104,7 @@ class Expression:
         run = self.run
         if run is None:  # read back from the spec cache: compiled at its first use
             run = self.run = compile_tree(self.parsed.parsed)
-        functions = scope.__dict__.get("_functions") or scope.functions
+        functions = scope._functions or scope.functions
         try:
             return run(scope.values, functions)
         except ExpressionFailure as failure:
