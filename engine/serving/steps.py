@@ -387,14 +387,7 @@ def encoded_url(step: Step, scope: Scope, work) -> str:
 
 
 def as_text(value, scope: Scope):
+    """A request part's text as a template spells its values; None stays None (the part is left out)."""
     if isinstance(value, Template):
         value = value.render(scope)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return to_text(value)
-    return str(value)
+    return None if value is None else to_text(value)
